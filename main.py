@@ -1,0 +1,1207 @@
+"""Live handwritten-digit reader: hold a digit written on paper up to a webcam.
+
+The script runs in three steps:
+
+1. Model: loads ``model.keras`` (beside this file), or trains a Keras MLP on
+   MNIST when it is missing (or with ``--retrain``) and saves it atomically.
+2. Evaluation: on the MNIST test set, writes plots, ``classification_report.txt``
+   and ``metrics.json`` to ``reports/`` when they are missing or stale.
+3. Live recognition: an OpenCV window with the camera feed, a centred square
+   region of interest (ROI) whose content the model reads, a "Threshold"
+   trackbar (0 = automatic) and a left click that toggles inference.
+
+Usage::
+
+    python main.py                       # webcam 0
+    python main.py --source clip.avi     # a video or image file
+    python main.py --source clip.avi --headless --predictions out.jsonl
+    python main.py --data ~/mnist.npz    # offline: a local copy of MNIST
+    python main.py --help
+"""
+
+import argparse
+import collections
+import hashlib
+import json
+import os
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MODEL = HERE / "model.keras"
+DEFAULT_REPORTS = Path("reports")
+TRAINING_INFO_NAME = "training.json"  # stored inside the .keras zip, beside Keras's own files
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """A problem the user can fix; main() prints it on one line and exits with `status`."""
+
+    def __init__(self, message, status=EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+def use_system_fonts_for_qt():
+    # The Qt inside opencv-python ships no fonts; without this the trackbar's label is blank.
+    if os.environ.get("QT_QPA_FONTDIR"):
+        return
+    for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype",
+                   "/usr/share/fonts", "/System/Library/Fonts", "C:/Windows/Fonts"):
+        if os.path.isdir(folder):
+            os.environ["QT_QPA_FONTDIR"] = folder
+            return
+
+
+use_system_fonts_for_qt()
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def check_mnist_arrays(arrays, source):
+    """Raise UserError naming the first thing that makes `arrays` not MNIST-shaped."""
+    missing = [key for key in MNIST_KEYS if key not in arrays]
+    if missing:
+        raise UserError(f"{source}: missing key(s) {', '.join(missing)}; "
+                        f"an MNIST npz holds {', '.join(MNIST_KEYS)}")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+            raise UserError(f"{source}: x_{split} has shape {x.shape}, expected (N, 28, 28)")
+        if y.shape != (len(x),):
+            raise UserError(f"{source}: y_{split} has shape {y.shape}, expected ({len(x)},)")
+        if x.dtype != np.uint8:
+            raise UserError(f"{source}: x_{split} has dtype {x.dtype}, expected uint8")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise UserError(f"{source}: y_{split} has dtype {y.dtype}, expected integer labels")
+        if y.min() < 0 or y.max() > 9:
+            raise UserError(f"{source}: y_{split} has labels outside 0-9 "
+                            f"(found {y.min()}..{y.max()})")
+
+
+def load_mnist_npz(path):
+    """Load and check a local mnist.npz; returns (x_train, y_train), (x_test, y_test)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"MNIST file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as exc:  # zipfile, pickle and OS errors all mean "not a usable npz"
+        raise UserError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})")
+    check_mnist_arrays(arrays, path)
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def download_mnist():
+    import keras
+
+    try:
+        return keras.datasets.mnist.load_data()
+    except Exception as exc:
+        raise UserError(f"could not download MNIST ({type(exc).__name__}); "
+                        "pass --data PATH to a local mnist.npz or set MNIST_NPZ")
+
+
+def load_mnist(data_path=None):
+    """MNIST from `data_path` when given, else Keras's download (cached in ~/.keras)."""
+    return load_mnist_npz(data_path) if data_path else download_mnist()
+
+
+def scale_pixels(images):
+    return images.astype("float32") / 255.0
+
+
+def split_validation(x, y, fraction, seed):
+    """A seeded random split of the training set: (x_fit, y_fit), (x_val, y_val)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = max(1, int(round(len(x) * fraction)))
+    val, fit = order[:n_val], order[n_val:]
+    return (x[fit], y[fit]), (x[val], y[val])
+
+
+# --------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------
+
+HIDDEN_UNITS = 1024
+DROPOUT = 0.2
+
+
+def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=1e-3):
+    import keras
+    from keras import layers
+
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        layers.Flatten(),
+        layers.Dense(hidden_units, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(10, activation="softmax"),
+    ], name="mnist_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def random_affine(rng, max_rotation=12.0, scale_range=(0.85, 1.1), max_shift=2.0, max_shear=0.15):
+    """A 2x3 matrix rotating/scaling/shearing about the centre of a 28x28 image, then shifting."""
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
+    scale = rng.uniform(*scale_range)
+    shear = rng.uniform(-max_shear, max_shear)
+    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
+    linear = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, shear], [0.0, 1.0]])
+    centre = np.array([13.5, 13.5])
+    offset = centre - linear @ centre + rng.uniform(-max_shift, max_shift, size=2)
+    return np.hstack([linear, offset[:, None]]).astype(np.float32)
+
+
+STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2, 2))
+
+
+def augment_digit(image, rng):
+    """One camera-like variant of a 28x28 uint8 digit: tilt, size, position and stroke width."""
+    warped = cv2.warpAffine(image, random_affine(rng), (28, 28), flags=cv2.INTER_LINEAR,
+                            borderValue=0)
+    stroke = rng.random()
+    if stroke < 0.2:
+        warped = cv2.dilate(warped, STROKE_KERNEL)
+    elif stroke < 0.35:
+        warped = cv2.erode(warped, STROKE_KERNEL)
+    return warped
+
+
+def make_augmented_batches(x, y, batch_size, seed):
+    """A keras PyDataset that yields freshly augmented, shuffled batches every epoch."""
+    import keras
+
+    class AugmentedDigits(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(x))
+
+        def __len__(self):
+            return int(np.ceil(len(x) / batch_size))
+
+        def __getitem__(self, index):
+            picked = self.order[index * batch_size:(index + 1) * batch_size]
+            images = np.stack([augment_digit(x[i], self.rng) for i in picked])
+            return scale_pixels(images), y[picked]
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(x))
+
+    return AugmentedDigits()
+
+
+@dataclass
+class TrainingResult:
+    model: object
+    history: dict
+    seconds: float
+    epochs: int
+
+
+def train_model(x_train, y_train, epochs=10, seed=0, batch_size=128, validation_fraction=0.1,
+                patience=3, verbose=1):
+    """Train the MLP with augmentation; EarlyStopping on a validation split restores the best."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_fraction, seed)
+    model = build_model()
+    stop_early = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
+                                               restore_best_weights=True, verbose=verbose)
+    started = time.perf_counter()
+    fitted = model.fit(make_augmented_batches(x_fit, y_fit, batch_size, seed), epochs=epochs,
+                       validation_data=(scale_pixels(x_val), y_val), callbacks=[stop_early],
+                       verbose=verbose)
+    seconds = time.perf_counter() - started
+    history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
+    return TrainingResult(model, history, seconds, len(history["loss"]))
+
+
+def describe_training(result):
+    h = result.history
+    best = int(np.argmax(h["val_accuracy"]))
+    return (f"trained {result.epochs} epoch(s) in {result.seconds:.1f} s; best epoch {best + 1}: "
+            f"accuracy {h['accuracy'][best]:.4f}, loss {h['loss'][best]:.4f}, "
+            f"val_accuracy {h['val_accuracy'][best]:.4f}, val_loss {h['val_loss'][best]:.4f}")
+
+
+def inference_copy(model):
+    """The same network without optimizer state: a third of the file size, same predictions."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def save_model_atomically(model, path, training_info=None):
+    """Write to a temporary file in the same folder, then rename it over `path`.
+
+    An interrupted or failed save leaves the previous model untouched and no temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        inference_copy(model).save(temporary)
+        if training_info is not None:
+            with zipfile.ZipFile(temporary, "a") as archive:
+                archive.writestr(TRAINING_INFO_NAME, json.dumps(training_info, indent=1))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_training_info(path):
+    """The training history and time stored in the model file, or {} for a model without them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(TRAINING_INFO_NAME))
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError):
+        return {}
+
+
+def load_model(path):
+    """Load a saved model and check it maps 28x28 images to 10 classes; UserError otherwise."""
+    import keras
+
+    path = Path(path)
+    hint = "run with --retrain to replace it"
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load model {path}: {reason[:200]}; {hint}")
+    input_shape = tuple(model.input_shape[1:]) if hasattr(model, "input_shape") else None
+    output_shape = tuple(model.output_shape[1:]) if hasattr(model, "output_shape") else None
+    if input_shape != (28, 28) or output_shape != (10,):
+        raise UserError(f"model {path} maps {input_shape} to {output_shape}, "
+                        f"not 28x28 images to 10 digits; {hint}")
+    return model
+
+
+def model_is_loadable(path):
+    try:
+        load_model(path)
+        return True
+    except UserError:
+        return False
+
+
+def file_sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------
+
+REPORT_FIGURES = ("confusion_matrix.png", "per_class_accuracy.png", "roc_curves.png",
+                  "precision_recall.png", "confidence_histogram.png", "training_history.png",
+                  "overview.png")
+REPORT_FILES = REPORT_FIGURES + ("classification_report.txt", "metrics.json", "history.json")
+DIGITS = list(range(10))
+
+
+def reports_are_current(reports_dir, model_path):
+    """True when every report exists and metrics.json describes this exact model file."""
+    reports_dir = Path(reports_dir)
+    if not all((reports_dir / name).is_file() for name in REPORT_FILES):
+        return False
+    try:
+        metrics = json.loads((reports_dir / "metrics.json").read_text())
+        return metrics.get("model_sha256") == file_sha256(model_path)
+    except (OSError, ValueError):
+        return False
+
+
+def compute_metrics(y_true, probabilities):
+    from sklearn.metrics import classification_report, roc_auc_score
+
+    predicted = probabilities.argmax(axis=1)
+    report = classification_report(y_true, predicted, labels=DIGITS, digits=4, output_dict=True,
+                                   zero_division=0)
+    per_class_auc = {str(d): float(roc_auc_score(y_true == d, probabilities[:, d])) for d in DIGITS}
+    return {
+        "accuracy": float(np.mean(predicted == y_true)),
+        "test_images": int(len(y_true)),
+        "per_class": {str(d): {"precision": report[str(d)]["precision"],
+                               "recall": report[str(d)]["recall"],
+                               "f1": report[str(d)]["f1-score"],
+                               "support": int(report[str(d)]["support"]),
+                               "roc_auc": per_class_auc[str(d)]} for d in DIGITS},
+        "macro_roc_auc": float(roc_auc_score(y_true, probabilities, multi_class="ovr",
+                                             average="macro")),
+    }
+
+
+def plot_confusion_matrix(ax, y_true, predicted):
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    ConfusionMatrixDisplay.from_predictions(y_true, predicted, labels=DIGITS, ax=ax,
+                                            colorbar=False, cmap="Blues")
+    ax.set_title("Confusion matrix")
+
+
+def plot_per_class_accuracy(ax, y_true, predicted):
+    accuracy = [np.mean(predicted[y_true == d] == d) for d in DIGITS]
+    bars = ax.bar(DIGITS, accuracy, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{a:.3f}" for a in accuracy], fontsize=7)
+    ax.set(xticks=DIGITS, ylim=(min(accuracy) - 0.02, 1.0), xlabel="digit", ylabel="accuracy",
+           title="Per-class accuracy (recall)")
+
+
+def plot_roc_curves(ax, y_true, probabilities):
+    from sklearn.metrics import RocCurveDisplay
+
+    for d in DIGITS:
+        RocCurveDisplay.from_predictions(y_true == d, probabilities[:, d], name=f"digit {d}",
+                                         ax=ax, plot_chance_level=(d == 9))
+    ax.set(xscale="log", xlim=(1e-4, 1), title="ROC curves, one vs rest")
+    ax.legend(fontsize=6, loc="lower right")
+
+
+def plot_precision_recall(ax, y_true, probabilities):
+    from sklearn.metrics import PrecisionRecallDisplay
+
+    for d in DIGITS:
+        PrecisionRecallDisplay.from_predictions(y_true == d, probabilities[:, d],
+                                                name=f"digit {d}", ax=ax)
+    ax.set(ylim=(0.5, 1.01), title="Precision-recall curves")
+    ax.legend(fontsize=6, loc="lower left")
+
+
+def plot_confidence_histogram(ax, y_true, probabilities):
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y_true
+    bins = np.linspace(0, 1, 41)
+    ax.hist(confidence[correct], bins=bins, alpha=0.7, label=f"correct ({correct.sum()})",
+            color="tab:green")
+    ax.hist(confidence[~correct], bins=bins, alpha=0.8, label=f"wrong ({(~correct).sum()})",
+            color="tab:red")
+    ax.set(yscale="log", xlabel="top-class probability", ylabel="images",
+           title="Prediction confidence")
+    ax.legend(fontsize=8)
+
+
+def plot_training_history(acc_ax, loss_ax, history):
+    if not history:
+        for ax in (acc_ax, loss_ax):
+            ax.text(0.5, 0.5, "no training history stored with this model", ha="center")
+        return
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, metric in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+        ax.plot(epochs, history[metric], "o-", label="training")
+        ax.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
+        ax.set(xlabel="epoch", ylabel=metric, title=f"Training {metric}", xticks=epochs)
+        ax.legend(fontsize=8)
+
+
+def draw_report_figures(y_true, probabilities, history):
+    """All evaluation figures as {file name: matplotlib Figure}."""
+    import matplotlib.pyplot as plt
+
+    predicted = probabilities.argmax(axis=1)
+    single_plots = {
+        "confusion_matrix.png": lambda ax: plot_confusion_matrix(ax, y_true, predicted),
+        "per_class_accuracy.png": lambda ax: plot_per_class_accuracy(ax, y_true, predicted),
+        "roc_curves.png": lambda ax: plot_roc_curves(ax, y_true, probabilities),
+        "precision_recall.png": lambda ax: plot_precision_recall(ax, y_true, probabilities),
+        "confidence_histogram.png": lambda ax: plot_confidence_histogram(ax, y_true, probabilities),
+    }
+    figures = {}
+    for name, draw in single_plots.items():
+        figure, ax = plt.subplots(figsize=(7, 6), layout="constrained")
+        draw(ax)
+        figures[name] = figure
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    plot_training_history(*axes, history)
+    figures["training_history.png"] = figure
+
+    overview, axes = plt.subplots(2, 4, figsize=(22, 10), layout="constrained")
+    for ax, draw in zip(axes.flat, single_plots.values()):
+        draw(ax)
+    plot_training_history(axes[1, 1], axes[1, 2], history)
+    axes[1, 3].axis("off")
+    overview.suptitle(f"MNIST test set: accuracy {np.mean(predicted == y_true):.4f}", fontsize=16)
+    figures["overview.png"] = overview
+    return figures
+
+
+def write_text_atomically(path, text):
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def evaluate_model(model, x_test, y_test, model_path, reports_dir, show_plots=False):
+    """Write every report for `model` on the test set to `reports_dir`; returns the metrics."""
+    import matplotlib
+
+    if not show_plots:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import classification_report
+
+    probabilities = np.asarray(model.predict(scale_pixels(x_test), batch_size=2048, verbose=0))
+    predicted = probabilities.argmax(axis=1)
+    report_text = classification_report(y_test, predicted, labels=DIGITS, digits=4,
+                                        zero_division=0)
+    training = read_training_info(model_path)
+    metrics = compute_metrics(y_test, probabilities)
+    metrics.update(model_file=str(Path(model_path).resolve()), model_sha256=file_sha256(model_path),
+                   training_seconds=training.get("seconds"), epochs=training.get("epochs"))
+
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    figures = draw_report_figures(y_test, probabilities, training.get("history"))
+    for name, figure in figures.items():
+        figure.savefig(reports_dir / name, dpi=90)
+    write_text_atomically(reports_dir / "classification_report.txt", report_text)
+    write_text_atomically(reports_dir / "history.json", json.dumps(training.get("history") or {},
+                                                                   indent=1))
+    # metrics.json last: its presence with this model's hash marks the reports as complete.
+    write_text_atomically(reports_dir / "metrics.json", json.dumps(metrics, indent=1))
+    print(report_text)
+    if show_plots:
+        plt.show()
+    plt.close("all")
+    return metrics
+
+
+# --------------------------------------------------------------------------------------
+# Vision: frame -> 28x28 model input (pure functions, no GUI)
+# --------------------------------------------------------------------------------------
+
+MNIST_BOX = 20          # MNIST digits are scaled into a 20x20 box ...
+MNIST_SIDE = 28         # ... and centred by mass in a 28x28 field.
+MNIST_STROKE = 0.115    # median stroke width over the longer side, measured on MNIST
+AUTO_THRESHOLD = 0
+
+
+def centered_roi(frame_shape, fraction=0.5, aspect=1.0):
+    """(x, y, w, h) of a centred box: height = fraction of the shorter side, width = aspect*height."""
+    frame_h, frame_w = frame_shape[:2]
+    h = max(1, int(min(frame_h, frame_w) * fraction))
+    w = max(1, min(frame_w, int(round(h * aspect))))
+    return (frame_w - w) // 2, (frame_h - h) // 2, w, h
+
+
+def to_gray_uint8(image):
+    """Any camera frame (gray, BGR, BGRA; uint8, uint16 or float) as 8-bit grayscale."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        values = np.nan_to_num(image.astype(np.float32))
+        top = 1.0 if values.size and values.max() <= 1.0 else 255.0
+        image = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(np.ascontiguousarray(image[:, :, :4 if image.shape[2] >= 4 else 3]),
+                             code)
+    return np.ascontiguousarray(image)
+
+
+def paper_brightness(gray):
+    """Estimate the paper's brightness under the ink: a closing (max then min) on a small copy.
+
+    Ink strokes are thinner than the kernel so they vanish, while gradients and soft
+    shadows, which are larger, survive; dividing by this flattens the light.
+    """
+    h, w = gray.shape
+    small_side = 48
+    small = cv2.resize(gray, (small_side, max(1, round(small_side * h / w))),
+                       interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    closed = cv2.GaussianBlur(closed, (5, 5), 0)
+    return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+INK_RATIO_RANGE = (0.55, 0.80)  # ink is at most 80% as bright as the paper around it
+
+
+def binarize(gray, threshold=AUTO_THRESHOLD):
+    """White ink on black from dark ink on light paper.
+
+    threshold 1-255: a fixed global threshold on the gray value.
+    threshold 0: automatic; divide by the paper's brightness, then Otsu on that ratio,
+    clamped so that blank paper (ratio near 1 everywhere) yields no ink.
+    """
+    if threshold != AUTO_THRESHOLD:
+        _, ink = cv2.threshold(gray, threshold - 1, 255, cv2.THRESH_BINARY_INV)
+        return ink
+    ratio = cv2.divide(gray, np.maximum(paper_brightness(gray), 1), scale=200)
+    otsu, _ = cv2.threshold(ratio, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    lowest, highest = (200 * r for r in INK_RATIO_RANGE)
+    _, ink = cv2.threshold(ratio, float(np.clip(otsu, lowest, highest)), 255,
+                           cv2.THRESH_BINARY_INV)
+    return ink
+
+
+@dataclass
+class Component:
+    label: int
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int
+
+    @property
+    def box(self):
+        return self.x, self.y, self.w, self.h
+
+
+def ink_components(ink):
+    """Connected ink components that do not touch the image's edge (paper edges, shadows)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    h, w = ink.shape
+    components = []
+    for label in range(1, count):
+        x, y, cw, ch, area = (int(v) for v in stats[label])
+        if x == 0 or y == 0 or x + cw >= w or y + ch >= h:
+            continue
+        components.append(Component(label, x, y, cw, ch, area))
+    return labels, components
+
+
+def boxes_near(a, b, margin):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return (ax - margin < bx + bw and bx - margin < ax + aw and
+            ay - margin < by + bh and by - margin < ay + ah)
+
+
+def union_box(boxes):
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def is_plausible_digit(component, roi_height):
+    """Big enough to be a digit, not a speck; not a flat line or a solid blob."""
+    tall_enough = component.h >= 0.18 * roi_height
+    not_a_dash = component.w <= 4 * component.h
+    not_a_blob = component.area <= 0.85 * component.w * component.h
+    return tall_enough and not_a_dash and not_a_blob
+
+
+def group_digit_pieces(main, components, roi_height):
+    """The main component plus nearby pieces of a broken stroke (specks are left out)."""
+    min_piece_area = max(4, main.area * 0.03)
+    group = [main]
+    box = main.box
+    changed = True
+    while changed:
+        changed = False
+        margin = 0.12 * max(box[2], box[3])
+        for c in components:
+            if c in group or c.area < min_piece_area or not boxes_near(box, c.box, margin):
+                continue
+            candidate = union_box([box, c.box])
+            if candidate[3] > 1.25 * max(box[3], 0.18 * roi_height) and c.h < 0.5 * box[3]:
+                continue  # a short mark well above or below is not part of this digit
+            group.append(c)
+            box = candidate
+            changed = True
+    return group
+
+
+def select_digit(ink):
+    """The mask of the largest plausible digit in `ink` (0/255), or None."""
+    labels, components = ink_components(ink)
+    plausible = [c for c in components if is_plausible_digit(c, ink.shape[0])]
+    if not plausible:
+        return None
+    main = max(plausible, key=lambda c: c.area)
+    group = group_digit_pieces(main, components, ink.shape[0])
+    x, y, w, h = union_box([c.box for c in group])
+    crop = labels[y:y + h, x:x + w]
+    return np.where(np.isin(crop, [c.label for c in group]), 255, 0).astype(np.uint8)
+
+
+def stroke_width(mask):
+    """Mean stroke width of a 0/255 mask, from its area and contour length (~2*area/perimeter)."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(c, closed=True) for c in contours)
+    return 2.0 * cv2.countNonZero(mask) / max(perimeter, 1.0)
+
+
+def normalize_stroke(mask):
+    """Thicken a thin pen stroke, or thin a marker stroke, towards MNIST's proportions."""
+    target = MNIST_STROKE * max(mask.shape)
+    width = stroke_width(mask)
+    padded = cv2.copyMakeBorder(mask, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
+    if width < 0.6 * target:
+        size = int(round(target - width)) | 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        padded = cv2.copyMakeBorder(mask, size, size, size, size, cv2.BORDER_CONSTANT, value=0)
+        return cv2.dilate(padded, kernel)
+    if width > 1.7 * target:
+        size = int(round((width - target) / 2)) | 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        thinner = cv2.erode(padded, kernel)
+        return thinner if cv2.countNonZero(thinner) > 0.3 * cv2.countNonZero(mask) else padded
+    return padded
+
+
+def crop_to_ink(mask):
+    points = cv2.findNonZero(mask)
+    x, y, w, h = cv2.boundingRect(points)
+    return mask[y:y + h, x:x + w]
+
+
+def fit_into_box(mask, side=MNIST_BOX):
+    """Scale so the longer side is `side` px, keeping the aspect ratio."""
+    h, w = mask.shape
+    scale = side / max(h, w)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(mask, size, interpolation=interpolation)
+
+
+def centre_by_mass(digit, side=MNIST_SIDE):
+    """Pad to side x side and shift so the centre of mass sits at the centre, as in MNIST."""
+    h, w = digit.shape
+    canvas = np.zeros((side, side), np.float32)
+    top, left = (side - h) // 2, (side - w) // 2
+    canvas[top:top + h, left:left + w] = digit
+    moments = cv2.moments(canvas)
+    if moments["m00"] <= 0:
+        return canvas
+    dx = side / 2 - moments["m10"] / moments["m00"]
+    dy = side / 2 - moments["m01"] / moments["m00"]
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(canvas, shift, (side, side), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def mnist_input_from_mask(mask):
+    """A 0/255 digit mask -> float32 28x28 in [0, 1], framed like an MNIST digit."""
+    digit = fit_into_box(crop_to_ink(normalize_stroke(mask))).astype(np.float32) / 255.0
+    return np.clip(centre_by_mass(digit), 0.0, 1.0)
+
+
+MIN_ROI_SIDE = 16
+
+
+@dataclass
+class Preprocessed:
+    roi: tuple            # (x, y, w, h) in the frame
+    ink: np.ndarray       # binarized ROI, white ink on black (uint8 0/255)
+    model_input: object   # float32 28x28 in [0, 1], or None when the ROI holds no digit
+
+
+def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
+    """Frame -> the ROI's ink and the 28x28 model input (None when there is no digit)."""
+    gray = to_gray_uint8(frame)
+    x, y, w, h = centered_roi(gray.shape, roi_fraction)
+    if min(w, h) < MIN_ROI_SIDE:
+        return Preprocessed((x, y, w, h), np.zeros((max(h, 1), max(w, 1)), np.uint8), None)
+    ink = binarize(gray[y:y + h, x:x + w], threshold)
+    mask = select_digit(ink)
+    return Preprocessed((x, y, w, h), ink, None if mask is None else mnist_input_from_mask(mask))
+
+
+# --------------------------------------------------------------------------------------
+# Inference
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class Reading:
+    digit: object        # int 0-9, or None when there is no digit
+    confidence: float
+    uncertain: bool = False
+
+
+class DigitReader:
+    """Model inference for the live loop, with probabilities averaged over a steady digit."""
+
+    def __init__(self, model, min_confidence=0.6, smooth=1):
+        self.model = model
+        self.min_confidence = min_confidence
+        self.recent = collections.deque(maxlen=max(1, smooth))
+        # predict_on_batch runs the compiled graph; model.predict costs ~40 ms per call.
+        self.probabilities(np.zeros((28, 28), np.float32))
+
+    def probabilities(self, model_input):
+        return np.asarray(self.model.predict_on_batch(model_input[None]))[0]
+
+    def read(self, model_input):
+        if model_input is None:
+            self.recent.clear()
+            return Reading(None, 0.0)
+        current = self.probabilities(model_input)
+        if self.recent and self.is_new_digit(current):
+            self.recent.clear()
+        self.recent.append(current)
+        average = np.mean(self.recent, axis=0)
+        digit = int(average.argmax())
+        confidence = float(average[digit])
+        return Reading(digit, confidence, confidence < self.min_confidence)
+
+    def is_new_digit(self, current):
+        # A confident answer that disagrees with the average means the paper changed.
+        previous = int(np.mean(self.recent, axis=0).argmax())
+        return int(current.argmax()) != previous and current.max() >= 0.9
+
+
+# --------------------------------------------------------------------------------------
+# Sources: camera, video file or image
+# --------------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+CAMERA_OPEN_SECONDS = 5.0
+CAMERA_RETRY_SECONDS = 3.0
+
+
+class FrameSource:
+    """Frames from a camera, a video file or a still image, with one `read()`."""
+
+    def __init__(self, capture=None, image=None, is_camera=False, fps=None, name=""):
+        self.capture, self.image, self.is_camera, self.name = capture, image, is_camera, name
+        self.fps = fps
+
+    def read(self, repeat_image=False):
+        """The next frame, or None at the end. A camera that stops is retried, then CameraLost."""
+        if self.image is not None:
+            frame, self.image_read = self.image, getattr(self, "image_read", False)
+            if self.image_read and not repeat_image:
+                return None
+            self.image_read = True
+            return frame
+        ok, frame = self.capture.read()
+        if ok and frame is not None:
+            return frame
+        if not self.is_camera:
+            return None
+        deadline = time.monotonic() + CAMERA_RETRY_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            ok, frame = self.capture.read()
+            if ok and frame is not None:
+                return frame
+        raise UserError(f"camera {self.name} stopped delivering frames; check its cable "
+                        "and start again", status=EXIT_FAILURE)
+
+    def release(self):
+        if self.capture is not None:
+            self.capture.release()
+
+
+def open_camera(index):
+    capture = cv2.VideoCapture(index)
+    if capture.isOpened():
+        # One buffered frame: the answer is about now, not half a second ago.
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        deadline = time.monotonic() + CAMERA_OPEN_SECONDS
+        while time.monotonic() < deadline:
+            ok, frame = capture.read()
+            if ok and frame is not None:
+                return FrameSource(capture, is_camera=True, name=str(index))
+            time.sleep(0.1)
+    capture.release()
+    raise UserError(f"no camera at index {index}; connect one or pass --source FILE")
+
+
+def open_file_source(path):
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"source not found: {path}")
+    if not path.is_file():
+        raise UserError(f"source is not a file: {path}")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"source is not readable: {path}; check its permissions")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is not None and image.size:
+            return FrameSource(image=image, name=str(path))
+    capture = cv2.VideoCapture(str(path))
+    if capture.isOpened():
+        ok, frame = capture.read()
+        if ok and frame is not None:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            fps = capture.get(cv2.CAP_PROP_FPS)
+            return FrameSource(capture, fps=fps if 0 < fps < 1000 else None, name=str(path))
+    capture.release()
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is not None and image.size:
+        return FrameSource(image=image, name=str(path))
+    raise UserError(f"cannot read {path} as a video or an image")
+
+
+def open_source(source):
+    """A webcam index ('0', '1', ...) or the path of a video or image file."""
+    return open_camera(int(source)) if str(source).isdigit() else open_file_source(source)
+
+
+# --------------------------------------------------------------------------------------
+# The window: overlay drawing (pure, on arrays) and controls
+# --------------------------------------------------------------------------------------
+
+WINDOW = "Digit reader"
+TRACKBAR = "Threshold"
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+GREEN, YELLOW, WHITE, BLACK, GREY = (60, 220, 60), (0, 220, 255), (255, 255, 255), (0, 0, 0), (160, 160, 160)
+
+
+def put_label(image, text, origin, scale=0.6, color=WHITE, thickness=1, pad=4):
+    """Text on a filled dark box, readable on any background."""
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+    x, y = origin
+    cv2.rectangle(image, (x - pad, y - th - pad), (x + tw + pad, y + base + pad), BLACK, cv2.FILLED)
+    cv2.putText(image, text, (x, y), FONT, scale, color, thickness, cv2.LINE_AA)
+    return tw + 2 * pad, th + base + 2 * pad
+
+
+def draw_inset(canvas, preprocessed, size):
+    """Top-left: the binarized ROI and the 28x28 image the model sees."""
+    ink = cv2.resize(preprocessed.ink, (size, size), interpolation=cv2.INTER_NEAREST)
+    seen = np.zeros((size, size), np.uint8)
+    if preprocessed.model_input is not None:
+        seen = cv2.resize((preprocessed.model_input * 255).astype(np.uint8), (size, size),
+                          interpolation=cv2.INTER_NEAREST)
+    for i, (panel, title) in enumerate(((ink, "binarized"), (seen, "model input"))):
+        x0 = 8 + i * (size + 8)
+        if canvas.shape[0] < size + 30 or canvas.shape[1] < x0 + size:
+            return
+        canvas[22:22 + size, x0:x0 + size] = cv2.cvtColor(panel, cv2.COLOR_GRAY2BGR)
+        cv2.rectangle(canvas, (x0, 22), (x0 + size - 1, 22 + size - 1), GREY, 1)
+        put_label(canvas, title, (x0 + 2, 16), scale=0.4, pad=2)
+
+
+def draw_overlay(frame, preprocessed, reading, inference_on, fps, threshold):
+    """The video frame with ROI, prediction, inset, FPS and status drawn on a BGR copy."""
+    canvas = cv2.cvtColor(to_gray_uint8(frame), cv2.COLOR_GRAY2BGR) if (
+        np.asarray(frame).ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8) else frame.copy()
+    x, y, w, h = preprocessed.roi
+    roi_color = GREEN if inference_on else GREY
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), roi_color, 2)
+    if inference_on:
+        draw_inset(canvas, preprocessed, size=max(48, min(112, canvas.shape[0] // 5)))
+        if reading.digit is None:
+            text, color, scale = "no digit", GREY, 0.8
+        else:
+            text = f"{reading.digit}{'?' if reading.uncertain else ''}"
+            color, scale = (YELLOW if reading.uncertain else GREEN), 3.0
+        label_x = min(x + w + 14, canvas.shape[1] - 120)
+        _, box_h = put_label(canvas, text, (label_x, y + 70), scale=scale, color=color,
+                             thickness=4 if scale > 1 else 2, pad=8)
+        if reading.digit is not None:
+            put_label(canvas, f"{reading.confidence:.0%}", (label_x, y + 70 + 40), scale=0.7)
+    mode = "auto" if threshold == AUTO_THRESHOLD else str(threshold)
+    put_label(canvas, f"{fps:4.0f} FPS  threshold {mode}", (canvas.shape[1] - 230, 20), scale=0.5)
+    status = ("inference ON" if inference_on else "inference OFF") + \
+        " - click or space toggles, s snapshot, q quits"
+    put_label(canvas, status, (8, canvas.shape[0] - 10), scale=0.5,
+              color=GREEN if inference_on else YELLOW)
+    return canvas
+
+
+def save_snapshot(folder, frame, preprocessed):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
+    x, y, w, h = preprocessed.roi
+    cv2.imwrite(str(folder / f"{stamp}-frame.png"), frame)
+    cv2.imwrite(str(folder / f"{stamp}-roi.png"), frame[y:y + h, x:x + w])
+    if preprocessed.model_input is not None:
+        cv2.imwrite(str(folder / f"{stamp}-input.png"),
+                    (preprocessed.model_input * 255).astype(np.uint8))
+    return folder / stamp
+
+
+class Controls:
+    """The window's mouse, keyboard and trackbar state."""
+
+    def __init__(self, threshold):
+        self.inference_on = True
+        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
+        cv2.setMouseCallback(WINDOW, self.on_mouse)
+
+    def on_mouse(self, event, x, y, flags, param):
+        if event == cv2.EVENT_LBUTTONDOWN:
+            self.toggle()
+
+    def toggle(self):
+        self.inference_on = not self.inference_on
+
+    @property
+    def threshold(self):
+        return max(0, cv2.getTrackbarPos(TRACKBAR, WINDOW))
+
+    @staticmethod
+    def window_closed():
+        try:
+            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
+
+
+# --------------------------------------------------------------------------------------
+# Live loop
+# --------------------------------------------------------------------------------------
+
+class PredictionLog:
+    """JSON Lines, one record per processed frame; flushed on close."""
+
+    def __init__(self, path):
+        self.file = open(path, "w", encoding="utf-8") if path else None
+        self.milliseconds = []
+        self.frames = self.digits = 0
+
+    def write(self, frame_index, reading, milliseconds, **extra):
+        self.frames += 1
+        self.digits += reading.digit is not None
+        self.milliseconds.append(milliseconds)
+        if self.file:
+            record = {"frame": frame_index, "digit": reading.digit,
+                      "confidence": round(reading.confidence, 4), "ms": round(milliseconds, 3),
+                      "uncertain": reading.uncertain, **extra}
+            self.file.write(json.dumps(record) + "\n")
+
+    def summary(self):
+        median = float(np.median(self.milliseconds)) if self.milliseconds else 0.0
+        return f"frames {self.frames}, digits read {self.digits}, median {median:.2f} ms per frame"
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def read_frame(frame, reader, roi_fraction, threshold):
+    """The whole per-frame pipeline: preprocessing and inference."""
+    preprocessed = preprocess_frame(frame, roi_fraction, threshold)
+    return preprocessed, reader.read(preprocessed.model_input)
+
+
+def run_headless(source, reader, log, options):
+    index = 0
+    while options.max_frames is None or index < options.max_frames:
+        frame = source.read()
+        if frame is None:
+            break
+        started = time.perf_counter()
+        _, reading = read_frame(frame, reader, options.roi, options.threshold)
+        log.write(index, reading, (time.perf_counter() - started) * 1000)
+        index += 1
+
+
+def run_window(source, reader, log, options):
+    controls = Controls(options.threshold)
+    still = source.image is not None
+    frame_pause = 1000.0 / source.fps if source.fps else 1.0
+    fps, index, last = 0.0, 0, time.perf_counter()
+    while options.max_frames is None or index < options.max_frames:
+        frame = source.read(repeat_image=True)
+        if frame is None:
+            break
+        started = time.perf_counter()
+        threshold = controls.threshold
+        reading = Reading(None, 0.0)
+        if controls.inference_on:
+            preprocessed, reading = read_frame(frame, reader, options.roi, threshold)
+            log.write(index, reading, (time.perf_counter() - started) * 1000, threshold=threshold)
+        else:
+            preprocessed = Preprocessed(centered_roi(frame.shape, options.roi), np.zeros((1, 1), np.uint8), None)
+        cv2.imshow(WINDOW, draw_overlay(frame, preprocessed, reading, controls.inference_on, fps,
+                                        threshold))
+        spent_ms = (time.perf_counter() - started) * 1000
+        wait = 30 if still else max(1, int(frame_pause - spent_ms))
+        key = cv2.waitKey(wait) & 0xFF
+        now = time.perf_counter()
+        fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1.0 / max(now - last, 1e-6)
+        last = now
+        index += 1
+        if key in (ord("q"), 27) or controls.window_closed():
+            break
+        if key == ord(" "):
+            controls.toggle()
+        elif key == ord("s"):
+            print(f"snapshot saved: {save_snapshot(options.snapshots, frame, preprocessed)}-*.png")
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+def threshold_value(text):
+    value = int(text)
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0-255")
+    return value
+
+
+def fraction_value(text):
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1]")
+    return value
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def probability(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0-1")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Read handwritten digits from a webcam with an MNIST-trained Keras MLP.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Window controls: left click or space toggles inference, s saves a snapshot, "
+               "q or Esc quits. Offline? Set MNIST_NPZ or pass --data to a local mnist.npz.")
+    model = parser.add_argument_group("model and data")
+    model.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file to load or create")
+    model.add_argument("--data", type=Path, default=os.environ.get("MNIST_NPZ") or None,
+                       help="local mnist.npz (keys x_train, y_train, x_test, y_test) instead of "
+                            "downloading; default: $MNIST_NPZ, else Keras's download")
+    model.add_argument("--retrain", action="store_true", help="train even if the model file exists")
+    model.add_argument("--epochs", type=positive_int, default=10, help="most epochs to train")
+    model.add_argument("--seed", type=int, default=0, help="random seed for a repeatable training")
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
+                            help="folder for plots, classification report and metrics.json")
+    evaluation.add_argument("--evaluate", action="store_true",
+                            help="evaluate even when the reports are up to date")
+    evaluation.add_argument("--no-eval", action="store_true", help="skip the evaluation")
+    evaluation.add_argument("--show-plots", action="store_true",
+                            help="also open the evaluation plots in windows")
+    live = parser.add_argument_group("live recognition")
+    live.add_argument("--no-live", action="store_true", help="stop after the model and evaluation")
+    live.add_argument("--source", default="0", help="webcam index, or a video or image file")
+    live.add_argument("--roi", type=fraction_value, default=0.5,
+                      help="ROI side as a fraction of the frame's shorter side, in (0, 1]")
+    live.add_argument("--threshold", type=threshold_value, default=AUTO_THRESHOLD,
+                      help="starting binarization threshold: 0 = automatic, 1-255 = fixed")
+    live.add_argument("--min-confidence", type=probability, default=0.6,
+                      help="answers below this probability are shown as uncertain")
+    live.add_argument("--smooth", type=positive_int, default=5,
+                      help="average the probabilities over this many frames of a steady digit")
+    live.add_argument("--headless", action="store_true", help="no window: process frames and exit")
+    live.add_argument("--predictions", type=Path, help="write one JSON line per processed frame")
+    live.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    live.add_argument("--snapshots", type=Path, default=Path("snapshots"),
+                      help="folder for snapshots saved with the s key")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser.parse_args(argv)
+
+
+def train_and_save(options, x_train, y_train):
+    print(f"training a new model on {len(x_train)} MNIST images (at most {options.epochs} epochs)")
+    result = train_model(x_train, y_train, epochs=options.epochs, seed=options.seed)
+    print(describe_training(result))
+    info = {"history": result.history, "seconds": round(result.seconds, 2),
+            "epochs": result.epochs, "seed": options.seed}
+    broken = options.model.exists() and not model_is_loadable(options.model)
+    if broken:
+        # Keep the unusable file for inspection instead of silently destroying it.
+        os.replace(options.model, options.model.with_name(options.model.name + ".broken"))
+        print(f"kept the unusable old model as {options.model.name}.broken")
+    save_model_atomically(result.model, options.model, info)
+    print(f"saved model to {options.model}")
+    return result.model
+
+
+def prepare_model(options):
+    """Load the model, or train it when it is missing or --retrain is given."""
+    if options.model.exists() and not options.retrain:
+        return load_model(options.model), False
+    (x_train, y_train), _ = load_mnist(options.data)
+    return train_and_save(options, x_train, y_train), True
+
+
+def evaluate_if_needed(options, model, trained):
+    if options.no_eval:
+        return
+    current = reports_are_current(options.reports, options.model)
+    if current and not (trained or options.evaluate):
+        print(f"reports are up to date in {options.reports}/")
+        return
+    try:
+        _, (x_test, y_test) = load_mnist(options.data)
+    except UserError as error:
+        print(f"skipping evaluation: {error}")
+        return
+    try:
+        metrics = evaluate_model(model, x_test, y_test, options.model, options.reports,
+                                 options.show_plots)
+    except OSError as error:
+        print(f"error: cannot write reports to {options.reports}/ ({error.strerror or error}); "
+              "check the folder's permissions and free space, or pass --reports DIR")
+        return
+    print(f"test accuracy {metrics['accuracy']:.4f}; reports written to {options.reports}/")
+
+
+def run_live(options, model):
+    source = open_source(options.source)
+    reader = DigitReader(model, options.min_confidence, options.smooth)
+    log = PredictionLog(options.predictions)
+    try:
+        if options.headless:
+            run_headless(source, reader, log, options)
+        else:
+            run_window(source, reader, log, options)
+    finally:
+        source.release()
+        log.close()
+        if not options.headless:
+            cv2.destroyAllWindows()
+        print(log.summary())
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    try:
+        model, trained = prepare_model(options)
+        evaluate_if_needed(options, model, trained)
+        if not options.no_live:
+            run_live(options, model)
+        return 0
+    except UserError as error:
+        if options.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
