@@ -1,0 +1,199 @@
+"""Camera-like test material: dark-ink digits on unevenly lit paper, as a webcam sees them.
+
+Used by the tests and by benchmark.py. Each frame is built as a camera would record it:
+paper with a light gradient and a soft shadow, a digit drawn large in dark ink, then blur,
+sensor noise and, when written to a video, MJPG compression.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FRAME_SIZE = (640, 480)
+ROI_FRACTION = 0.5
+
+
+@dataclass
+class Scene:
+    """The light on the paper for one frame; kept for a few frames while a digit is held."""
+    paper: float          # brightness of fully lit paper, 0-255
+    gradient: tuple       # (direction in radians, darkest fraction at the far side)
+    shadow: tuple         # (centre x, centre y, axes, angle, darkness) or None
+    tint: tuple = field(default=(1.0, 1.0, 1.0))
+    light: np.ndarray = None  # the paper's brightness per pixel, computed once per scene
+
+
+def random_scene(rng, width, height):
+    shadow = None
+    if rng.random() < 0.7:
+        shadow = (rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height,
+                  (int(rng.uniform(0.15, 0.4) * width), int(rng.uniform(0.15, 0.5) * height)),
+                  rng.uniform(0, 180), rng.uniform(0.55, 0.8))
+    scene = Scene(paper=rng.uniform(170, 240),
+                  gradient=(rng.uniform(0, 2 * np.pi), rng.uniform(0.55, 0.95)),
+                  shadow=shadow, tint=tuple(rng.uniform(0.9, 1.0, 3)))
+    scene.light = lit_paper(scene, width, height)
+    return scene
+
+
+def lit_paper(scene, width, height):
+    """Float32 brightness of the paper: a gradient from one side and a soft shadow."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)  # float32 keeps this quick
+    direction, darkest = scene.gradient
+    along = (xs - width / 2) * np.cos(direction) + (ys - height / 2) * np.sin(direction)
+    along = (along - along.min()) / max(float(np.ptp(along)), 1.0)
+    light = 1.0 - (1.0 - darkest) * along
+    if scene.shadow is not None:
+        cx, cy, axes, angle, darkness = scene.shadow
+        mask = np.zeros((height, width), np.float32)
+        cv2.ellipse(mask, (int(cx), int(cy)), axes, angle, 0, 360, 1.0, cv2.FILLED)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=rng_free_sigma(axes))
+        light *= 1.0 - (1.0 - darkness) * mask
+    return (scene.paper * light).astype(np.float32)
+
+
+def rng_free_sigma(axes):
+    # A soft penumbra, about a third of the shadow's smaller half-axis.
+    return max(6.0, min(axes) / 3.0)
+
+
+def roi_box(width, height, fraction=ROI_FRACTION):
+    side = int(min(width, height) * fraction)
+    return (width - side) // 2, (height - side) // 2, side
+
+
+@dataclass
+class Placement:
+    """Where a held digit sits in the ROI: chosen once, then jittered frame by frame."""
+    size: float           # height as a fraction of the ROI's side
+    angle: float          # degrees
+    x: float              # left edge, as a fraction of the free space in the ROI
+    y: float
+
+
+def random_placement(rng, size_range=(0.45, 0.85)):
+    return Placement(rng.uniform(*size_range), rng.uniform(-8, 8), rng.random(), rng.random())
+
+
+def jittered(placement, rng):
+    """A hand holding paper is never still: a few pixels, a degree, a few percent in size."""
+    return Placement(placement.size * rng.uniform(0.97, 1.03), placement.angle + rng.uniform(-1.5, 1.5),
+                     float(np.clip(placement.x + rng.uniform(-0.03, 0.03), 0, 1)),
+                     float(np.clip(placement.y + rng.uniform(-0.03, 0.03), 0, 1)))
+
+
+def place_digit(ink, digit_alpha, placement, x0, y0, side):
+    """Draw a digit (alpha in [0, 1]) into `ink` at the placement's size, tilt and position."""
+    h = max(8, int(side * placement.size))
+    scaled = cv2.resize(digit_alpha, (h, h), interpolation=cv2.INTER_CUBIC)
+    matrix = cv2.getRotationMatrix2D((h / 2, h / 2), placement.angle, 1.0)
+    scaled = np.clip(cv2.warpAffine(scaled, matrix, (h, h)), 0, 1)
+    ys, xs = np.nonzero(scaled > 0.1)
+    if len(xs) == 0:
+        return
+    scaled = scaled[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    dh, dw = scaled.shape
+    margin = max(6, side // 20)
+    left = x0 + margin + int(placement.x * max(0, side - dw - 2 * margin))
+    top = y0 + margin + int(placement.y * max(0, side - dh - 2 * margin))
+    region = ink[top:top + dh, left:left + dw]
+    np.maximum(region, scaled[:region.shape[0], :region.shape[1]], out=region)
+
+
+def camera_frame(scene, digit_alpha, rng, size=FRAME_SIZE, placement=None,
+                 ink_darkness=(0.15, 0.4), noise=(2.0, 6.0), blur=(0.6, 1.4)):
+    """One BGR uint8 frame: lit paper, an optional digit in dark ink, blur and sensor noise."""
+    width, height = size
+    paper = scene.light
+    ink = np.zeros((height, width), np.float32)
+    if digit_alpha is not None:
+        x0, y0, side = roi_box(width, height)
+        place_digit(ink, digit_alpha, placement or random_placement(rng), x0, y0, side)
+    darkness = rng.uniform(*ink_darkness)
+    gray = paper * (1.0 - ink * (1.0 - darkness))
+    gray = cv2.GaussianBlur(gray, (0, 0), sigmaX=rng.uniform(*blur))
+    sensor_noise = np.empty_like(gray)
+    cv2.randn(sensor_noise, 0.0, float(rng.uniform(*noise)))
+    gray += sensor_noise
+    return cv2.merge([cv2.convertScaleAbs(gray, alpha=t) for t in scene.tint])
+
+
+def mnist_alpha(image):
+    """An MNIST digit as ink coverage in [0, 1], with a small blank border."""
+    return cv2.copyMakeBorder(image.astype(np.float32) / 255.0, 2, 2, 2, 2, cv2.BORDER_CONSTANT)
+
+
+def digit_sequence(images, labels, rng, hold=3, blank_every=4, blank_run=2):
+    """(alpha or None, label or None) per frame: each digit held `hold` frames, blanks between."""
+    frames = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        frames += [(mnist_alpha(image), int(label))] * hold
+        if (i + 1) % blank_every == 0:
+            frames += [(None, None)] * blank_run
+    return frames
+
+
+def write_video(path, frames_with_labels, rng, fps=15, size=FRAME_SIZE, **frame_options):
+    """Render frames to an MJPG .avi; returns the label of every frame (None = blank paper)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write {path}")
+    labels, previous = [], None
+    scene = random_scene(rng, *size)
+    for alpha, label in frames_with_labels:
+        held = previous is not None and alpha is previous
+        if not held:
+            scene, placement = random_scene(rng, *size), random_placement(rng)
+        writer.write(camera_frame(scene, alpha, rng, size, jittered(placement, rng), **frame_options))
+        labels.append(label)
+        previous = alpha
+    writer.release()
+    return labels
+
+
+def mnist_test_video(path, mnist_npz, count=150, seed=1, **options):
+    """A camera-like video of `count` MNIST test digits; returns the per-frame labels."""
+    rng = np.random.default_rng(seed)
+    with np.load(mnist_npz) as data:
+        x_test, y_test = data["x_test"], data["y_test"]
+    picked = rng.choice(len(x_test), size=count, replace=False)
+    return write_video(path, digit_sequence(x_test[picked], y_test[picked], rng), rng, **options)
+
+
+def printed_digit_alpha(digit, font, thickness):
+    """A digit printed with one of OpenCV's Hershey fonts, as ink coverage in [0, 1]."""
+    canvas = np.zeros((120, 100), np.uint8)
+    cv2.putText(canvas, str(digit), (12, 100), font, 3.2, 255, thickness, cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255.0
+
+
+def printed_digits_video(path, seed=2, repeats=3, **options):
+    """Printed digits (several fonts and weights) on camera-like paper; returns the labels."""
+    rng = np.random.default_rng(seed)
+    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+             cv2.FONT_HERSHEY_TRIPLEX]
+    frames = []
+    for _ in range(repeats):
+        for digit in range(10):
+            alpha = printed_digit_alpha(digit, fonts[rng.integers(len(fonts))],
+                                        int(rng.integers(4, 11)))
+            frames += [(alpha, digit)] * 2
+    return write_video(path, frames, rng, **options)
+
+
+def read_predictions(path):
+    import json
+
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def score(labels, records):
+    """(share of digit frames read right, share of blank frames answered 'no digit')."""
+    by_frame = {r["frame"]: r["digit"] for r in records}
+    digit_frames = [i for i, label in enumerate(labels) if label is not None]
+    blank_frames = [i for i, label in enumerate(labels) if label is None]
+    right = sum(by_frame.get(i) == labels[i] for i in digit_frames)
+    empty = sum(by_frame.get(i, "missing") is None for i in blank_frames)
+    return right / max(1, len(digit_frames)), empty / max(1, len(blank_frames))
