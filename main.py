@@ -54,8 +54,9 @@ class UserError(Exception):
 
 
 def use_system_fonts_for_qt():
-    # The Qt inside opencv-python ships no fonts; without this the trackbar's label is blank.
-    if os.environ.get("QT_QPA_FONTDIR"):
+    # The Qt inside opencv-python ships no fonts, and cv2 points QT_QPA_FONTDIR at its own
+    # empty folder: without this the trackbar's label is blank. A folder the user set is kept.
+    if os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "")):
         return
     for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype",
                    "/usr/share/fonts", "/System/Library/Fonts", "C:/Windows/Fonts"):
@@ -964,7 +965,7 @@ class Controls:
 
     def __init__(self, threshold):
         self.inference_on = True
-        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
         cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
         cv2.setMouseCallback(WINDOW, self.on_mouse)
 

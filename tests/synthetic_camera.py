@@ -47,14 +47,17 @@ def lit_paper(scene, width, height):
     light = 1.0 - (1.0 - darkest) * along
     if scene.shadow is not None:
         cx, cy, axes, angle, darkness = scene.shadow
-        mask = np.zeros((height, width), np.float32)
-        cv2.ellipse(mask, (int(cx), int(cy)), axes, angle, 0, 360, 1.0, cv2.FILLED)
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=rng_free_sigma(axes))
+        # Drawn and blurred at a quarter of the size: a penumbra is smooth, and this is 16x cheaper.
+        mask = np.zeros((height // 4, width // 4), np.float32)
+        cv2.ellipse(mask, (int(cx / 4), int(cy / 4)), (axes[0] // 4, axes[1] // 4), angle, 0, 360,
+                    1.0, cv2.FILLED)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=penumbra(axes) / 4)
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
         light *= 1.0 - (1.0 - darkness) * mask
     return (scene.paper * light).astype(np.float32)
 
 
-def rng_free_sigma(axes):
+def penumbra(axes):
     # A soft penumbra, about a third of the shadow's smaller half-axis.
     return max(6.0, min(axes) / 3.0)
 
