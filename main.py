@@ -146,6 +146,12 @@ HIDDEN_UNITS = 800
 DROPOUT = 0.2
 BATCH_SIZE = 256
 LEARNING_RATE = 2e-3
+MIN_STEPS_PER_EPOCH = 200
+
+
+def batch_size_for(examples, largest=BATCH_SIZE):
+    """Smaller batches for small data sets, so that an epoch still makes ~200 updates."""
+    return int(np.clip(examples // MIN_STEPS_PER_EPOCH, 32, largest))
 
 
 def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=1e-3):
@@ -218,13 +224,14 @@ class TrainingResult:
     epochs: int
 
 
-def train_model(x_train, y_train, epochs=10, seed=0, batch_size=BATCH_SIZE,
-                learning_rate=LEARNING_RATE, validation_fraction=0.1, patience=3, verbose=1):
+def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE,
+                validation_fraction=0.1, patience=3, verbose=1):
     """Train the MLP with augmentation; EarlyStopping on a validation split restores the best."""
     import keras
 
     keras.utils.set_random_seed(seed)
     (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_fraction, seed)
+    batch_size = batch_size_for(len(x_fit))
     steps_per_epoch = int(np.ceil(len(x_fit) / batch_size))
     # Cosine decay over the whole budget: big steps first, fine-tuning steps by the last epoch.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, alpha=0.02,
