@@ -1,0 +1,141 @@
+"""Frame -> 28x28 model input, on arrays: ROI, binarization, digit picking, MNIST framing."""
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+import synthetic_camera as sc
+
+
+def paper(width=640, height=480, brightness=210, seed=0, shadow=True):
+    """Unevenly lit blank paper as a camera sees it (gradient, soft shadow, noise)."""
+    rng = np.random.default_rng(seed)
+    scene = sc.random_scene(rng, width, height)
+    if not shadow:
+        scene.shadow = None
+        scene.light = sc.lit_paper(scene, width, height)
+    return sc.camera_frame(scene, None, rng, (width, height))
+
+
+def frame_with(draw, width=640, height=480, seed=0):
+    """Paper with something drawn in dark ink by `draw(ink_alpha, roi_x, roi_y, side)`."""
+    rng = np.random.default_rng(seed)
+    scene = sc.random_scene(rng, width, height)
+    alpha = np.zeros((height, width), np.float32)
+    x0, y0, side = sc.roi_box(width, height)
+    draw(alpha, x0, y0, side)
+    gray = scene.light * (1.0 - alpha * 0.75)
+    return cv2.cvtColor(np.clip(gray, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def test_roi_is_a_centred_square_of_half_the_shorter_side():
+    assert main.centered_roi((480, 640), 0.5) == (200, 120, 240, 240)
+    assert main.centered_roi((720, 1280, 3), 1.0) == (280, 0, 720, 720)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_blank_paper_under_uneven_light_and_shadow_is_no_digit(seed):
+    assert main.preprocess_frame(paper(seed=seed)).model_input is None
+
+
+def test_automatic_threshold_finds_ink_in_shadow_and_light():
+    gray = np.full((200, 200), 220, np.uint8)
+    gray[:, :100] = 90                      # half the paper in deep shadow
+    cv2.line(gray, (50, 40), (50, 160), 40, 6)    # ink in the shadow
+    cv2.line(gray, (150, 40), (150, 160), 120, 6)  # ink in the light, lighter than the shadow
+    ink = main.binarize(gray, main.AUTO_THRESHOLD)
+    assert ink[100, 50] == 255 and ink[100, 150] == 255
+    assert ink[100, 20] == 0 and ink[100, 180] == 0   # neither paper half is ink
+    assert np.count_nonzero(ink) < 0.1 * ink.size
+
+
+def test_fixed_threshold_is_a_global_cut():
+    gray = np.array([[10, 99, 100, 200]], np.uint8)
+    assert list(main.binarize(gray, 100)[0]) == [255, 255, 0, 0]
+
+
+def draw_stroke_digit(alpha, x0, y0, side, thickness=10):
+    # A "7": a bar and a slanted stem, well inside the ROI
+    cv2.line(alpha, (x0 + 70, y0 + 60), (x0 + 170, y0 + 60), 1.0, thickness)
+    cv2.line(alpha, (x0 + 170, y0 + 60), (x0 + 110, y0 + 190), 1.0, thickness)
+
+
+def test_model_input_is_mnist_framed_float32():
+    result = main.preprocess_frame(frame_with(draw_stroke_digit))
+    x = result.model_input
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    ys, xs = np.nonzero(x > 0.05)
+    assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 in (20, 21, 22)  # 20 px box
+    m = cv2.moments(x)
+    assert abs(m["m10"] / m["m00"] - 14) < 0.6 and abs(m["m01"] / m["m00"] - 14) < 0.6
+
+
+def test_specks_and_marks_touching_the_roi_edge_are_ignored():
+    def draw(alpha, x0, y0, side):
+        draw_stroke_digit(alpha, x0, y0, side)
+        cv2.circle(alpha, (x0 + 30, y0 + 200), 2, 1.0, -1)                  # a speck
+        cv2.line(alpha, (x0, y0 + 10), (x0 + side, y0 + 30), 1.0, 8)       # paper edge, across
+    with_noise = main.preprocess_frame(frame_with(draw)).model_input
+    clean = main.preprocess_frame(frame_with(draw_stroke_digit)).model_input
+    assert np.abs(with_noise - clean).max() < 0.05
+
+
+def test_only_edge_marks_and_specks_mean_no_digit():
+    def draw(alpha, x0, y0, side):
+        cv2.line(alpha, (x0 - 5, y0 + 100), (x0 + 90, y0 + 120), 1.0, 12)  # a shadow's edge
+        for i in range(8):
+            cv2.circle(alpha, (x0 + 40 + 20 * i, y0 + 200), 1, 1.0, -1)
+    assert main.preprocess_frame(frame_with(draw)).model_input is None
+
+
+def test_pieces_of_a_broken_stroke_are_kept():
+    def five(alpha, x0, y0, side, gap=True):
+        cv2.line(alpha, (x0 + 90, y0 + 50), (x0 + 160, y0 + 50), 1.0, 9)       # the bar
+        stem_top = y0 + 62 if gap else y0 + 50
+        cv2.line(alpha, (x0 + 90, stem_top), (x0 + 85, y0 + 110), 1.0, 9)
+        cv2.ellipse(alpha, (x0 + 115, y0 + 145), (40, 38), 0, 200, 520, 1.0, 9)
+    broken = main.preprocess_frame(frame_with(five)).model_input
+    whole = main.preprocess_frame(frame_with(lambda *a: five(*a, gap=False))).model_input
+    assert broken is not None
+    assert broken[:8].sum() > 0.5 * whole[:8].sum()  # the bar at the top survived
+
+
+def test_thin_pen_strokes_are_thickened_towards_mnist():
+    thin = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=2)))
+    thick = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=12)))
+    ratio = thin.model_input.sum() / thick.model_input.sum()
+    assert 0.6 < ratio < 1.5
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((480, 640), np.uint8),
+    np.full((480, 640, 3), 255, np.uint8),
+    np.full((480, 640, 4), 200, np.uint8),
+    (np.random.default_rng(0).random((480, 640)) * 65535).astype(np.uint16),
+    np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8),
+    np.zeros((5, 7, 3), np.uint8),
+    np.zeros((1, 1), np.uint8),
+])
+def test_odd_frames_give_no_digit_or_a_valid_input(frame):
+    result = main.preprocess_frame(frame)
+    assert result.model_input is None or (result.model_input.shape == (28, 28) and
+                                          result.model_input.dtype == np.float32)
+
+
+def test_gray_conversion_handles_every_frame_type():
+    bgr = np.full((4, 4, 3), 100, np.uint8)
+    assert main.to_gray_uint8(bgr).shape == (4, 4)
+    assert main.to_gray_uint8(np.full((4, 4, 4), 100, np.uint8))[0, 0] == 100
+    assert main.to_gray_uint8(np.full((4, 4), 65535, np.uint16))[0, 0] == 255
+    assert main.to_gray_uint8(np.full((4, 4), 0.5, np.float32))[0, 0] == 127
+
+
+def test_same_digit_tells_a_jittered_digit_from_another():
+    one = np.zeros((28, 28), np.float32)
+    one[4:24, 12:16] = 1
+    # inputs are centred by mass, so a shaky hand moves them by a fraction of a pixel
+    shifted = cv2.warpAffine(one, np.float32([[1, 0, 0.5], [0, 1, 0.5]]), (28, 28))
+    zero = cv2.ellipse(np.zeros((28, 28), np.float32), (14, 14), (6, 10), 0, 0, 360, 1.0, 2)
+    assert main.same_digit(one, shifted) and not main.same_digit(one, zero)
