@@ -1,0 +1,112 @@
+"""The live pipeline end to end, headless: accuracy on camera-like video, records, sources."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+import synthetic_camera as sc
+from conftest import run_main
+
+
+@pytest.fixture(scope="module")
+def headless_run(camera_video, tmp_path_factory):
+    video, labels = camera_video
+    out = tmp_path_factory.mktemp("run") / "predictions.jsonl"
+    result = run_main("--source", video, "--headless", "--predictions", out, "--no-eval")
+    assert result.returncode == 0, result.stderr
+    return labels, sc.read_predictions(out), result
+
+
+def test_reads_at_least_97_percent_of_digit_frames_and_95_percent_of_blanks(headless_run):
+    labels, records, _ = headless_run
+    digits_right, blanks_right = sc.score(labels, records)
+    assert digits_right >= 0.97, digits_right
+    assert blanks_right >= 0.95, blanks_right
+
+
+def test_one_record_per_frame_in_order_with_the_documented_fields(headless_run):
+    labels, records, result = headless_run
+    assert [r["frame"] for r in records] == list(range(len(labels)))
+    for record in records:
+        assert record["digit"] is None or record["digit"] in range(10)
+        assert 0.0 <= record["confidence"] <= 1.0 and record["ms"] > 0
+    summary = result.stdout.strip().splitlines()[-1]
+    digits = sum(r["digit"] is not None for r in records)
+    assert summary.startswith(f"frames {len(labels)}, digits read {digits}, median ")
+
+
+def test_printed_digits_are_read_too(tmp_path):
+    video = tmp_path / "printed.avi"
+    labels = sc.printed_digits_video(video, seed=2)
+    out = tmp_path / "p.jsonl"
+    assert run_main("--source", video, "--headless", "--predictions", out,
+                    "--no-eval").returncode == 0
+    digits_right, _ = sc.score(labels, sc.read_predictions(out))
+    assert digits_right >= 0.9, digits_right
+
+
+def test_max_frames_stops_early(camera_video, tmp_path):
+    video, _ = camera_video
+    out = tmp_path / "few.jsonl"
+    result = run_main("--source", video, "--headless", "--predictions", out, "--no-eval",
+                      "--max-frames", 7)
+    assert result.returncode == 0 and len(sc.read_predictions(out)) == 7
+
+
+def test_an_image_file_is_one_frame_headless(mnist, tmp_path):
+    _, (x_test, y_test) = mnist
+    rng = np.random.default_rng(5)
+    scene = sc.random_scene(rng, 640, 480)
+    image = tmp_path / "digit.png"
+    cv2.imwrite(str(image), sc.camera_frame(scene, sc.mnist_alpha(x_test[0]), rng))
+    out = tmp_path / "one.jsonl"
+    result = run_main("--source", image, "--headless", "--predictions", out, "--no-eval")
+    records = sc.read_predictions(out)
+    assert result.returncode == 0 and len(records) == 1
+    assert records[0]["digit"] == int(y_test[0])
+
+
+class CountingModel:
+    """Wraps a model; model.predict would cost ~40 ms a frame, so the reader must not use it."""
+
+    def __init__(self, model):
+        self.model, self.batches = model, 0
+
+    def predict(self, *args, **kwargs):
+        raise AssertionError("model.predict called in the live loop")
+
+    def predict_on_batch(self, x):
+        self.batches += 1
+        return self.model.predict_on_batch(x)
+
+
+def test_reader_uses_predict_on_batch_and_smooths_a_steady_digit(committed_model, mnist):
+    _, (x_test, y_test) = mnist
+    model = CountingModel(committed_model)
+    reader = main.DigitReader(model, min_confidence=0.6, smooth=5)
+    digit = main.scale_pixels(x_test[0])
+    readings = [reader.read(digit) for _ in range(6)]
+    assert {r.digit for r in readings} == {int(y_test[0])}
+    assert len(reader.recent) == 5 and model.batches == 7  # 1 warm-up + 6 frames
+    assert reader.read(None).digit is None and len(reader.recent) == 0
+
+
+def test_low_confidence_is_flagged_uncertain(committed_model):
+    reader = main.DigitReader(committed_model, min_confidence=1.01, smooth=1)
+    reading = reader.read(np.full((28, 28), 0.3, np.float32))
+    assert reading.digit is not None and reading.uncertain
+
+
+def test_overlay_draws_roi_prediction_and_status_on_a_copy():
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    pre = main.Preprocessed((200, 120, 240, 240), np.zeros((240, 240), np.uint8),
+                            np.zeros((28, 28), np.float32))
+    on = main.draw_overlay(frame, pre, main.Reading(7, 0.93), True, 30.0, 0)
+    off = main.draw_overlay(frame, pre, main.Reading(None, 0.0), False, 30.0, 0)
+    assert (frame == 128).all()                       # the camera frame itself is untouched
+    assert tuple(on[120, 300]) == main.GREEN          # ROI edge, green while reading
+    assert tuple(off[120, 300]) == main.GREY
+    assert (on[130:200, 445:560] != off[130:200, 445:560]).any()  # the digit beside the ROI

@@ -1,0 +1,115 @@
+"""The real OpenCV window under Xvfb, driven with xdotool as a user would."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import synthetic_camera as sc
+from conftest import IN_CI, MAIN, ROOT
+
+TOOLS = ("Xvfb", "xdotool")
+
+
+@pytest.fixture(scope="module")
+def display(tmp_path_factory):
+    missing = [tool for tool in TOOLS if not shutil.which(tool)]
+    if missing:
+        message = f"window tests need {' and '.join(missing)} (apt-get install -y xvfb xdotool)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    read_end, write_end = os.pipe()
+    log = open(tmp_path_factory.mktemp("xvfb") / "xvfb.log", "w")
+    # -noreset: otherwise the server resets whenever its last client (xdotool) disconnects.
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24",
+                               "-nolisten", "tcp", "-noreset"], pass_fds=[write_end],
+                              stdout=log, stderr=log)
+    os.close(write_end)
+    number = os.read(read_end, 16).decode().split()[0]
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+    os.close(read_end)  # only now: Xvfb may write its number again, and dies if it can't
+
+
+def xdotool(display, *args):
+    return subprocess.run(["xdotool", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "DISPLAY": display}, timeout=30)
+
+
+def wait_for(condition, seconds=30.0, what="condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def records(path):
+    return sc.read_predictions(path) if path.exists() else []
+
+
+@pytest.fixture
+def window_app(display, mnist_npz, tmp_path):
+    video = tmp_path / "long.avi"
+    sc.mnist_test_video(video, mnist_npz, count=150, seed=4)
+    predictions = tmp_path / "window.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, str(MAIN), "--source", video, "--no-eval", "--predictions", predictions,
+         "--snapshots", tmp_path / "snaps"],
+        cwd=ROOT, env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        window = wait_for(lambda: xdotool(display, "search", "--name", "Digit reader").stdout.split(),
+                          60, "the window")[0]
+    except AssertionError:
+        process.kill()
+        raise AssertionError(f"no window; the app said: {process.communicate()}")
+    yield process, window, predictions, tmp_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, window_app):
+    process, window, predictions, tmp_path = window_app
+    wait_for(lambda: len(records(predictions)) >= 5, 30, "first predictions")
+    assert all(r["threshold"] == 0 for r in records(predictions))
+
+    # A left click on the video turns inference off: no more records ...
+    xdotool(display, "mousemove", "--window", window, 320, 240, "click", "1")
+    time.sleep(1.0)
+    stopped_at = len(records(predictions))
+    time.sleep(1.5)
+    assert len(records(predictions)) == stopped_at
+    # ... and a second click turns it back on.
+    xdotool(display, "mousemove", "--window", window, 320, 240, "click", "1")
+    wait_for(lambda: len(records(predictions)) > stopped_at + 3, 10, "inference back on")
+    frames = [r["frame"] for r in records(predictions)]
+    assert any(b - a > 5 for a, b in zip(frames, frames[1:])), "no pause in the records"
+
+    # The trackbar sits under the video; a click to the right of its handle moves it up.
+    geometry = dict(line.split("=") for line in
+                    xdotool(display, "getwindowgeometry", "--shell", window).stdout.split())
+    width, height = int(geometry["WIDTH"]), int(geometry["HEIGHT"])
+    xdotool(display, "mousemove", "--window", window, width * 9 // 10, height - 15, "click", "1")
+    wait_for(lambda: records(predictions)[-1]["threshold"] > 0, 10, "threshold to change")
+
+    # Space toggles like a click; s saves a snapshot; q quits with status 0.
+    xdotool(display, "key", "--window", window, "s")
+    wait_for(lambda: list((tmp_path / "snaps").glob("*-frame.png")), 10, "a snapshot")
+    xdotool(display, "key", "--window", window, "space")
+    time.sleep(1.0)
+    paused = len(records(predictions))
+    time.sleep(1.0)
+    assert len(records(predictions)) == paused
+    xdotool(display, "key", "--window", window, "q")
+    assert process.wait(timeout=20) == 0
+    assert "frames" in process.stdout.read()
