@@ -30,6 +30,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our own message says what went wrong
+
 import cv2
 import numpy as np
 
@@ -826,15 +828,15 @@ class FrameSource:
     def __init__(self, capture=None, image=None, is_camera=False, fps=None, name=""):
         self.capture, self.image, self.is_camera, self.name = capture, image, is_camera, name
         self.fps = fps
+        self.image_served = False
 
     def read(self, repeat_image=False):
-        """The next frame, or None at the end. A camera that stops is retried, then CameraLost."""
+        """The next frame, or None at the end; a camera that stops is retried, then UserError."""
         if self.image is not None:
-            frame, self.image_read = self.image, getattr(self, "image_read", False)
-            if self.image_read and not repeat_image:
+            if self.image_served and not repeat_image:
                 return None
-            self.image_read = True
-            return frame
+            self.image_served = True
+            return self.image
         ok, frame = self.capture.read()
         if ok and frame is not None:
             return frame
@@ -1012,7 +1014,8 @@ class PredictionLog:
     """JSON Lines, one record per processed frame; flushed on close."""
 
     def __init__(self, path):
-        self.file = open(path, "w", encoding="utf-8") if path else None
+        # Line-buffered, so a consumer can follow the file live and an interruption loses nothing.
+        self.file = open(path, "w", encoding="utf-8", buffering=1) if path else None
         self.milliseconds = []
         self.frames = self.digits = 0
 
@@ -1207,7 +1210,17 @@ def evaluate_if_needed(options, model, trained):
     print(f"test accuracy {metrics['accuracy']:.4f}; reports written to {options.reports}/")
 
 
+def check_display(headless):
+    # Without a display Qt aborts the whole process with its own cryptic message.
+    if headless or sys.platform != "linux":
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("no display for the window (DISPLAY is not set); "
+                        "run with --headless, or from a desktop session")
+
+
 def run_live(options, model):
+    check_display(options.headless)
     source = open_source(options.source)
     reader = DigitReader(model, options.min_confidence, options.smooth)
     log = PredictionLog(options.predictions)
@@ -1240,6 +1253,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug or an odd system: one line, the details on request
+        if options.debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The real OpenCV window under Xvfb, driven with xdotool as a user would."""
 
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -113,3 +114,14 @@ def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, wi
     xdotool(display, "key", "--window", window, "q")
     assert process.wait(timeout=20) == 0
     assert "frames" in process.stdout.read()
+
+
+def test_ctrl_c_in_the_live_loop_exits_130_with_the_predictions_flushed(display, window_app):
+    process, window, predictions, _ = window_app
+    wait_for(lambda: len(records(predictions)) >= 5, 30, "first predictions")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 130
+    assert "Traceback" not in process.stderr.read()
+    written = records(predictions)       # every line is whole JSON
+    assert [r["frame"] for r in written] == list(range(len(written)))
+    assert not xdotool(display, "search", "--name", "Digit reader").stdout.strip()
