@@ -983,6 +983,7 @@ class Controls:
 
     def __init__(self, threshold):
         self.inference_on = True
+        self.was_visible = False
         cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
         cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
         cv2.setMouseCallback(WINDOW, self.on_mouse)
@@ -998,12 +999,15 @@ class Controls:
     def threshold(self):
         return max(0, cv2.getTrackbarPos(TRACKBAR, WINDOW))
 
-    @staticmethod
-    def window_closed():
+    def window_closed(self):
+        """True once the user closed the window with its X (it was shown, and is gone)."""
         try:
-            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+            visible = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
         except cv2.error:
-            return True
+            visible = False
+        # A new window may not be mapped yet on its first frames: that is not a close.
+        self.was_visible = self.was_visible or visible
+        return self.was_visible and not visible
 
 
 # --------------------------------------------------------------------------------------

@@ -53,6 +53,12 @@ def wait_for(condition, seconds=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def press(display, window, key):
+    """Type a key into the window as a user would: focus it, then a real (XTEST) key press."""
+    xdotool(display, "windowfocus", "--sync", window)
+    xdotool(display, "key", key)
+
+
 def records(path):
     return sc.read_predictions(path) if path.exists() else []
 
@@ -104,21 +110,25 @@ def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, wi
     wait_for(lambda: records(predictions)[-1]["threshold"] > 0, 10, "threshold to change")
 
     # Space toggles like a click; s saves a snapshot; q quits with status 0.
-    xdotool(display, "key", "--window", window, "s")
+    press(display, window, "s")
     wait_for(lambda: list((tmp_path / "snaps").glob("*-frame.png")), 10, "a snapshot")
-    xdotool(display, "key", "--window", window, "space")
+    press(display, window, "space")
     time.sleep(1.0)
     paused = len(records(predictions))
     time.sleep(1.0)
     assert len(records(predictions)) == paused
-    xdotool(display, "key", "--window", window, "q")
+    press(display, window, "q")
     assert process.wait(timeout=20) == 0
     assert "frames" in process.stdout.read()
 
 
 def test_ctrl_c_in_the_live_loop_exits_130_with_the_predictions_flushed(display, window_app):
     process, window, predictions, _ = window_app
-    wait_for(lambda: len(records(predictions)) >= 5, 30, "first predictions")
+    try:
+        wait_for(lambda: len(records(predictions)) >= 5, 30, "first predictions")
+    except AssertionError:
+        process.kill()
+        raise AssertionError(f"{process.poll()} {process.communicate()}")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 130
     assert "Traceback" not in process.stderr.read()
