@@ -222,8 +222,9 @@ def augmented_epochs(x, y, epochs, seed):
 class TrainingResult:
     model: object
     history: dict
-    seconds: float
+    seconds: float          # all of it: augmentation, fitting and validation
     epochs: int
+    epoch_seconds: list     # fitting and validation, per epoch
 
 
 def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE,
@@ -241,17 +242,22 @@ def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE
     model = build_model(learning_rate=schedule)
     stop_early = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
                                                restore_best_weights=True, verbose=verbose)
+    epoch_started, epoch_seconds = [], []
+    stopwatch = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_started.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: epoch_seconds.append(time.perf_counter() - epoch_started[-1]))
     started = time.perf_counter()
     x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
     # Without shuffling, epoch k of fit() reads the k-th augmented copy.
     fitted = model.fit(x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
                        steps_per_epoch=steps_per_epoch, shuffle=False,
-                       validation_data=(scale_pixels(x_val), y_val), callbacks=[stop_early],
+                       validation_data=(scale_pixels(x_val), y_val),
+                       callbacks=[stop_early, stopwatch],
                        verbose=verbose)
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     del x_epochs, y_epochs
-    return TrainingResult(model, history, seconds, len(history["loss"]))
+    return TrainingResult(model, history, seconds, len(history["loss"]), epoch_seconds)
 
 
 def describe_training(result):
