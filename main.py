@@ -761,6 +761,141 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     return Preprocessed((x, y, w, h), ink, None if mask is None else mnist_input_from_mask(mask))
 
 
+NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
+
+
+def number_band(frame_shape, fraction=0.5):
+    """(x, y, w, h) of the centred band read in number mode, about 3:1 and inside the frame."""
+    frame_h, frame_w = frame_shape[:2]
+    h = max(1, int(min(min(frame_h, frame_w) * fraction, 0.9 * frame_w / NUMBER_ASPECT)))
+    w = max(1, min(frame_w, int(round(h * NUMBER_ASPECT))))
+    return (frame_w - w) // 2, (frame_h - h) // 2, w, h
+
+
+def columns_overlap(a, b):
+    """How much of the narrower of two boxes lies in the other's columns (0-1)."""
+    overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    return max(0, overlap) / max(1, min(a[2], b[2]))
+
+
+def digit_groups(components):
+    """Components gathered into digits: pieces stacked in the same columns belong together,
+    and a short piece (a broken-off bar) joins the digit whose columns it shares most."""
+    groups = []
+    for c in sorted(components, key=lambda c: c.x):
+        for group in groups:
+            if columns_overlap(union_box([p.box for p in group]), c.box) >= 0.5:
+                group.append(c)
+                break
+        else:
+            groups.append([c])
+    tallest = max((union_box([p.box for p in g])[3] for g in groups), default=0)
+    for short in [g for g in groups if union_box([p.box for p in g])[3] < 0.6 * tallest]:
+        box = union_box([p.box for p in short])
+        others = [g for g in groups if g is not short]
+        overlaps = [columns_overlap(union_box([p.box for p in g]), box) for g in others]
+        if others and max(overlaps) > 0:
+            others[int(np.argmax(overlaps))].extend(short)
+            groups.remove(short)
+    return groups
+
+
+def cut_columns(mask, height, most=3):
+    """Where a blob could be cut into two digits: its thinnest columns, well apart."""
+    w = mask.shape[1]
+    if w < 0.8 * height:
+        return []  # too narrow to hold two digits
+    ink_per_column = np.count_nonzero(mask, axis=0)
+    columns = sorted(range(int(0.15 * w), int(0.85 * w) + 1), key=lambda c: ink_per_column[c])
+    cuts = []
+    for column in columns:
+        if all(abs(column - c) > 0.1 * w for c in cuts):
+            cuts.append(column)
+        if len(cuts) == most:
+            break
+    return cuts
+
+
+def ink_height(mask):
+    rows = np.flatnonzero(np.count_nonzero(mask, axis=1))
+    return rows[-1] - rows[0] + 1 if len(rows) else 0
+
+
+def ink_runs(column):
+    """How many separate strokes a column of a mask crosses."""
+    inked = np.concatenate([[0], column > 0, [0]]).astype(np.int8)
+    return int(np.count_nonzero(np.diff(inked) == 1))
+
+
+@dataclass
+class Alternative:
+    pieces: list          # (box, mask or model input), left to right
+    prior: float          # log-odds against this reading before the model has a say
+
+
+def readings_of_blob(box, mask, digit_width):
+    """Every way to read one ink blob: as one digit, or cut in two where digits may touch.
+
+    The model decides between them (recognition-based segmentation), helped by priors from
+    the shape: a blob much wider than the number's typical digit (`digit_width`) is unlikely
+    to be one digit, and digits that merely touch are cut through a single stroke, where a
+    cut through one digit (a 0) crosses two.
+    """
+    x, y, w, h = box
+    alternatives = [Alternative([(box, mask)], 3.0 * max(0.0, w / digit_width - 1.35))]
+    for cut in cut_columns(mask, h):
+        left, right = mask[:, :cut], mask[:, cut:]
+        # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
+        if min(ink_height(left), ink_height(right)) >= 0.6 * h:
+            alternatives.append(Alternative([((x, y, cut, h), left), ((x + cut, y, w - cut, h), right)],
+                                            0.3 + 0.7 * max(0, ink_runs(mask[:, cut]) - 1)))
+    return alternatives
+
+
+def segment_number(ink):
+    """The digits of a number in `ink`, left to right: one list of alternatives per blob."""
+    labels, components = ink_components(ink)
+    speck = max(4, 0.0004 * ink.shape[0] * ink.shape[1])
+    groups = digit_groups([c for c in components if c.area >= speck])
+    boxes = [union_box([c.box for c in group]) for group in groups]
+    tallest = max((b[3] for b in boxes), default=0)
+    kept = [(group, box) for group, box in zip(groups, boxes)
+            if box[3] >= max(0.45 * tallest, 0.2 * ink.shape[0]) and box[2] <= 8 * box[3]]
+    # Specks, dots and dashes are gone; the typical digit's width is the blobs' median,
+    # within the proportions of handwritten digits.
+    digit_width = float(np.clip(np.median([b[2] for _, b in kept]) if kept else 1,
+                                0.7 * tallest, 0.9 * tallest)) if kept else 1.0
+    blobs = []
+    for group, (x, y, w, h) in kept:
+        crop = labels[y:y + h, x:x + w]
+        mask = np.where(np.isin(crop, [c.label for c in group]), 255, 0).astype(np.uint8)
+        blobs.append(readings_of_blob((x, y, w, h), mask, digit_width))
+    return blobs
+
+
+@dataclass
+class NumberPreprocessed:
+    roi: tuple            # the band (x, y, w, h) in the frame
+    ink: np.ndarray
+    blobs: list           # per ink blob, its Alternatives with (box in band, 28x28 input) pieces
+
+    @property
+    def model_input(self):  # for the overlay's inset: the first blob read whole
+        return self.blobs[0][0].pieces[0][1] if self.blobs else None
+
+
+def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
+    """Frame -> the digits in the centred band, left to right, as 28x28 model inputs."""
+    gray = to_gray_uint8(frame)
+    x, y, w, h = number_band(gray.shape, roi_fraction)
+    if min(w, h) < MIN_ROI_SIDE:
+        return NumberPreprocessed((x, y, w, h), np.zeros((max(h, 1), max(w, 1)), np.uint8), [])
+    ink = binarize(gray[y:y + h, x:x + w], threshold)
+    blobs = [[Alternative([(box, mnist_input_from_mask(mask)) for box, mask in a.pieces], a.prior)
+              for a in alternatives] for alternatives in segment_number(ink)]
+    return NumberPreprocessed((x, y, w, h), ink, blobs)
+
+
 # --------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------
@@ -770,6 +905,7 @@ class Reading:
     digit: object        # int 0-9, or None when there is no digit
     confidence: float
     uncertain: bool = False
+    box: tuple = None    # in number mode: where this digit is, in band coordinates
 
 
 def same_digit(a, b, min_overlap=0.6):
@@ -811,6 +947,29 @@ class DigitReader:
         digit = int(average.argmax())
         confidence = float(average[digit])
         return Reading(digit, confidence, confidence < self.min_confidence)
+
+    def read_number(self, blobs):
+        """One Reading per digit of a number, every candidate in a single batched model call.
+
+        Each blob is read the way that scores best: the mean log-probability of its pieces'
+        answers, minus the reading's shape prior.
+        """
+        inputs = [x for alternatives in blobs for a in alternatives for _, x in a.pieces]
+        if not inputs:
+            return []
+        answers = iter(np.asarray(self.model.predict_on_batch(np.stack(inputs))))
+        readings = []
+        for alternatives in blobs:
+            scored = []
+            for a in alternatives:
+                probs = [next(answers) for _ in a.pieces]
+                score = float(np.mean([np.log(p.max() + 1e-9) for p in probs])) - a.prior
+                scored.append((score, a, probs))
+            _, best, probs = max(scored, key=lambda entry: entry[0])
+            readings += [Reading(int(p.argmax()), float(p.max()),
+                                 float(p.max()) < self.min_confidence, box)
+                         for (box, _), p in zip(best.pieces, probs)]
+        return readings
 
     def is_new_digit(self, model_input, current):
         """A changed shape, or a confident answer that disagrees with the average so far."""
@@ -943,32 +1102,81 @@ def draw_inset(canvas, preprocessed, size):
         put_label(canvas, title, (x0 + 2, 16), scale=0.4, pad=2)
 
 
-def draw_overlay(frame, preprocessed, reading, inference_on, fps, threshold):
-    """The video frame with ROI, prediction, inset, FPS and status drawn on a BGR copy."""
-    canvas = cv2.cvtColor(to_gray_uint8(frame), cv2.COLOR_GRAY2BGR) if (
-        np.asarray(frame).ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8) else frame.copy()
+def bgr_canvas(frame):
+    frame = np.asarray(frame)
+    if frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8:
+        return frame.copy()
+    return cv2.cvtColor(to_gray_uint8(frame), cv2.COLOR_GRAY2BGR)
+
+
+def draw_single_answer(canvas, roi, reading):
+    """The digit in large type on a filled box beside the ROI, with its confidence."""
+    x, y, w, h = roi
+    if reading.digit is None:
+        text, color, scale = "no digit", GREY, 0.8
+    else:
+        text = f"{reading.digit}{'?' if reading.uncertain else ''}"
+        color, scale = (YELLOW if reading.uncertain else GREEN), 3.0
+    label_x = max(8, min(x + w + 14, canvas.shape[1] - 120))
+    put_label(canvas, text, (label_x, y + 70), scale=scale, color=color,
+              thickness=4 if scale > 1 else 2, pad=8)
+    if reading.digit is not None:
+        put_label(canvas, f"{reading.confidence:.0%}", (label_x, y + 110), scale=0.7)
+
+
+def draw_number_answer(canvas, band, readings):
+    """Each digit boxed with its own prediction, and the whole number above the band."""
+    x, y, w, h = band
+    for reading in readings:
+        bx, by, bw, bh = reading.box
+        color = YELLOW if reading.uncertain else GREEN
+        cv2.rectangle(canvas, (x + bx, y + by), (x + bx + bw, y + by + bh), color, 1)
+        put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
+                  thickness=2)
+    number = "".join(str(r.digit) for r in readings) or "no number"
+    put_label(canvas, number, (x + 4, max(40, y - 14)), scale=1.6 if readings else 0.8,
+              color=GREEN if readings else GREY, thickness=3 if readings else 2, pad=6)
+
+
+def draw_overlay(frame, preprocessed, answer, inference_on, fps, threshold, sample_counts=None):
+    """The frame with ROI (or number band), answer, inset, FPS and status, on a BGR copy.
+
+    `answer` is a Reading, or a list of Readings in number mode.
+    """
+    canvas = bgr_canvas(frame)
     x, y, w, h = preprocessed.roi
-    roi_color = GREEN if inference_on else GREY
-    cv2.rectangle(canvas, (x, y), (x + w, y + h), roi_color, 2)
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if inference_on else GREY, 2)
     if inference_on:
         draw_inset(canvas, preprocessed, size=max(48, min(112, canvas.shape[0] // 5)))
-        if reading.digit is None:
-            text, color, scale = "no digit", GREY, 0.8
+        if isinstance(answer, list):
+            draw_number_answer(canvas, preprocessed.roi, answer)
         else:
-            text = f"{reading.digit}{'?' if reading.uncertain else ''}"
-            color, scale = (YELLOW if reading.uncertain else GREEN), 3.0
-        label_x = min(x + w + 14, canvas.shape[1] - 120)
-        _, box_h = put_label(canvas, text, (label_x, y + 70), scale=scale, color=color,
-                             thickness=4 if scale > 1 else 2, pad=8)
-        if reading.digit is not None:
-            put_label(canvas, f"{reading.confidence:.0%}", (label_x, y + 70 + 40), scale=0.7)
+            draw_single_answer(canvas, preprocessed.roi, answer)
     mode = "auto" if threshold == AUTO_THRESHOLD else str(threshold)
     put_label(canvas, f"{fps:4.0f} FPS  threshold {mode}", (canvas.shape[1] - 230, 20), scale=0.5)
+    if sample_counts:
+        counts = " ".join(f"{d}:{n}" for d, n in sorted(sample_counts.items()))
+        put_label(canvas, f"samples {counts}", (8, canvas.shape[0] - 36), scale=0.45)
     status = ("inference ON" if inference_on else "inference OFF") + \
-        " - click or space toggles, s snapshot, q quits"
-    put_label(canvas, status, (8, canvas.shape[0] - 10), scale=0.5,
+        " - click/space toggles, m number, 0-9 sample, s snapshot, q quits"
+    put_label(canvas, status, (8, canvas.shape[0] - 10), scale=0.45,
               color=GREEN if inference_on else YELLOW)
     return canvas
+
+
+def save_sample(folder, digit, model_input):
+    """Keep a model input with its label under folder/<digit>/, for --finetune."""
+    target = Path(folder) / str(digit)
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.perf_counter_ns() % 10**9:09d}.png"
+    cv2.imwrite(str(path), np.round(model_input * 255).astype(np.uint8))
+    return path
+
+
+def count_samples(folder):
+    folder = Path(folder)
+    return {d: len(list((folder / str(d)).glob("*.png"))) for d in DIGITS
+            if (folder / str(d)).is_dir()}
 
 
 def save_snapshot(folder, frame, preprocessed):
@@ -987,8 +1195,9 @@ def save_snapshot(folder, frame, preprocessed):
 class Controls:
     """The window's mouse, keyboard and trackbar state."""
 
-    def __init__(self, threshold):
+    def __init__(self, threshold, multi=False):
         self.inference_on = True
+        self.multi = multi
         self.was_visible = False
         cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
         cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
@@ -1020,8 +1229,20 @@ class Controls:
 # Live loop
 # --------------------------------------------------------------------------------------
 
+def answer_fields(answer):
+    """The JSON fields of one frame's answer: a Reading, or a list of Readings (number mode)."""
+    if not isinstance(answer, list):
+        return {"digit": answer.digit, "confidence": round(answer.confidence, 4),
+                "uncertain": answer.uncertain}
+    digits = [r.digit for r in answer]
+    return {"digit": digits[0] if len(digits) == 1 else None,
+            "confidence": round(min((r.confidence for r in answer), default=0.0), 4),
+            "uncertain": any(r.uncertain for r in answer), "digits": digits,
+            "number": "".join(map(str, digits)) or None}
+
+
 class PredictionLog:
-    """JSON Lines, one record per processed frame; flushed on close."""
+    """JSON Lines, one record per processed frame, and the run's summary."""
 
     def __init__(self, path):
         # Line-buffered, so a consumer can follow the file live and an interruption loses nothing.
@@ -1029,14 +1250,13 @@ class PredictionLog:
         self.milliseconds = []
         self.frames = self.digits = 0
 
-    def write(self, frame_index, reading, milliseconds, **extra):
+    def write(self, frame_index, answer, milliseconds, **extra):
+        fields = answer_fields(answer)
         self.frames += 1
-        self.digits += reading.digit is not None
+        self.digits += fields["digit"] is not None or bool(fields.get("number"))
         self.milliseconds.append(milliseconds)
         if self.file:
-            record = {"frame": frame_index, "digit": reading.digit,
-                      "confidence": round(reading.confidence, 4), "ms": round(milliseconds, 3),
-                      "uncertain": reading.uncertain, **extra}
+            record = {"frame": frame_index, **fields, "ms": round(milliseconds, 3), **extra}
             self.file.write(json.dumps(record) + "\n")
 
     def summary(self):
@@ -1048,8 +1268,11 @@ class PredictionLog:
             self.file.close()
 
 
-def read_frame(frame, reader, roi_fraction, threshold):
-    """The whole per-frame pipeline: preprocessing and inference."""
+def read_frame(frame, reader, roi_fraction, threshold, multi=False):
+    """The whole per-frame pipeline, preprocessing and inference: (preprocessed, answer)."""
+    if multi:
+        preprocessed = preprocess_number(frame, roi_fraction, threshold)
+        return preprocessed, reader.read_number(preprocessed.blobs)
     preprocessed = preprocess_frame(frame, roi_fraction, threshold)
     return preprocessed, reader.read(preprocessed.model_input)
 
@@ -1061,15 +1284,22 @@ def run_headless(source, reader, log, options):
         if frame is None:
             break
         started = time.perf_counter()
-        _, reading = read_frame(frame, reader, options.roi, options.threshold)
-        log.write(index, reading, (time.perf_counter() - started) * 1000)
+        _, answer = read_frame(frame, reader, options.roi, options.threshold, options.multi)
+        log.write(index, answer, (time.perf_counter() - started) * 1000)
         index += 1
 
 
+def idle_view(frame, options, multi):
+    """What the window shows while inference is off: the ROI or band, nothing read."""
+    roi = number_band(frame.shape, options.roi) if multi else centered_roi(frame.shape, options.roi)
+    return Preprocessed(roi, np.zeros((1, 1), np.uint8), None), Reading(None, 0.0)
+
+
 def run_window(source, reader, log, options):
-    controls = Controls(options.threshold)
+    controls = Controls(options.threshold, options.multi)
     still = source.image is not None
     frame_pause = 1000.0 / source.fps if source.fps else 1.0
+    sample_counts = count_samples(options.samples)
     fps, index, last = 0.0, 0, time.perf_counter()
     while options.max_frames is None or index < options.max_frames:
         frame = source.read(repeat_image=True)
@@ -1077,17 +1307,15 @@ def run_window(source, reader, log, options):
             break
         started = time.perf_counter()
         threshold = controls.threshold
-        reading = Reading(None, 0.0)
         if controls.inference_on:
-            preprocessed, reading = read_frame(frame, reader, options.roi, threshold)
-            log.write(index, reading, (time.perf_counter() - started) * 1000, threshold=threshold)
+            preprocessed, answer = read_frame(frame, reader, options.roi, threshold, controls.multi)
+            log.write(index, answer, (time.perf_counter() - started) * 1000, threshold=threshold)
         else:
-            preprocessed = Preprocessed(centered_roi(frame.shape, options.roi), np.zeros((1, 1), np.uint8), None)
-        cv2.imshow(WINDOW, draw_overlay(frame, preprocessed, reading, controls.inference_on, fps,
-                                        threshold))
+            preprocessed, answer = idle_view(frame, options, controls.multi)
+        cv2.imshow(WINDOW, draw_overlay(frame, preprocessed, answer, controls.inference_on, fps,
+                                        threshold, sample_counts))
         spent_ms = (time.perf_counter() - started) * 1000
-        wait = 30 if still else max(1, int(frame_pause - spent_ms))
-        key = cv2.waitKey(wait) & 0xFF
+        key = cv2.waitKey(30 if still else max(1, int(frame_pause - spent_ms))) & 0xFF
         now = time.perf_counter()
         fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1.0 / max(now - last, 1e-6)
         last = now
@@ -1096,8 +1324,15 @@ def run_window(source, reader, log, options):
             break
         if key == ord(" "):
             controls.toggle()
+        elif key == ord("m"):
+            controls.multi = not controls.multi
+            reader.recent.clear()
         elif key == ord("s"):
             print(f"snapshot saved: {save_snapshot(options.snapshots, frame, preprocessed)}-*.png")
+        elif ord("0") <= key <= ord("9") and preprocessed.model_input is not None and \
+                not controls.multi:
+            print(f"sample saved: {save_sample(options.samples, key - ord('0'), preprocessed.model_input)}")
+            sample_counts = count_samples(options.samples)
 
 
 # --------------------------------------------------------------------------------------
@@ -1165,6 +1400,10 @@ def parse_args(argv=None):
                       help="answers below this probability are shown as uncertain")
     live.add_argument("--smooth", type=positive_int, default=5,
                       help="average the probabilities over this many frames of a steady digit")
+    live.add_argument("--multi", action="store_true",
+                      help="read every digit of a whole number in a wider 3:1 band (key m)")
+    live.add_argument("--samples", type=Path, default=Path("samples"),
+                      help="folder of your own labelled digits (keys 0-9) for --finetune")
     live.add_argument("--headless", action="store_true", help="no window: process frames and exit")
     live.add_argument("--predictions", type=Path, help="write one JSON line per processed frame")
     live.add_argument("--max-frames", type=positive_int, help="stop after this many frames")

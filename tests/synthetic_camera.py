@@ -87,33 +87,41 @@ def jittered(placement, rng):
                      float(np.clip(placement.y + rng.uniform(-0.03, 0.03), 0, 1)))
 
 
-def place_digit(ink, digit_alpha, placement, x0, y0, side):
-    """Draw a digit (alpha in [0, 1]) into `ink` at the placement's size, tilt and position."""
-    h = max(8, int(side * placement.size))
-    scaled = cv2.resize(digit_alpha, (h, h), interpolation=cv2.INTER_CUBIC)
-    matrix = cv2.getRotationMatrix2D((h / 2, h / 2), placement.angle, 1.0)
-    scaled = np.clip(cv2.warpAffine(scaled, matrix, (h, h)), 0, 1)
+def place_digit(ink, digit_alpha, placement, region):
+    """Draw a digit (alpha in [0, 1]) into `ink` at the placement's size, tilt and position.
+
+    `region` is (x, y, w, h); the alpha is scaled to fill `size` of it, keeping its shape.
+    """
+    x0, y0, region_w, region_h = region
+    alpha_h, alpha_w = digit_alpha.shape
+    scale = placement.size * min(region_w / alpha_w, region_h / alpha_h)
+    w, h = max(8, int(alpha_w * scale)), max(8, int(alpha_h * scale))
+    scaled = cv2.resize(digit_alpha, (w, h), interpolation=cv2.INTER_CUBIC)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), placement.angle, 1.0)
+    scaled = np.clip(cv2.warpAffine(scaled, matrix, (w, h)), 0, 1)
     ys, xs = np.nonzero(scaled > 0.1)
     if len(xs) == 0:
         return
     scaled = scaled[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     dh, dw = scaled.shape
-    margin = max(6, side // 20)
-    left = x0 + margin + int(placement.x * max(0, side - dw - 2 * margin))
-    top = y0 + margin + int(placement.y * max(0, side - dh - 2 * margin))
+    margin = max(6, min(region_w, region_h) // 20)
+    left = x0 + margin + int(placement.x * max(0, region_w - dw - 2 * margin))
+    top = y0 + margin + int(placement.y * max(0, region_h - dh - 2 * margin))
     region = ink[top:top + dh, left:left + dw]
     np.maximum(region, scaled[:region.shape[0], :region.shape[1]], out=region)
 
 
-def camera_frame(scene, digit_alpha, rng, size=FRAME_SIZE, placement=None,
+def camera_frame(scene, digit_alpha, rng, size=FRAME_SIZE, placement=None, region=None,
                  ink_darkness=(0.15, 0.4), noise=(2.0, 6.0), blur=(0.6, 1.4)):
     """One BGR uint8 frame: lit paper, an optional digit in dark ink, blur and sensor noise."""
     width, height = size
     paper = scene.light
     ink = np.zeros((height, width), np.float32)
     if digit_alpha is not None:
-        x0, y0, side = roi_box(width, height)
-        place_digit(ink, digit_alpha, placement or random_placement(rng), x0, y0, side)
+        if region is None:
+            x0, y0, side = roi_box(width, height)
+            region = (x0, y0, side, side)
+        place_digit(ink, digit_alpha, placement or random_placement(rng), region)
     darkness = rng.uniform(*ink_darkness)
     gray = paper * (1.0 - ink * (1.0 - darkness))
     gray = cv2.GaussianBlur(gray, (0, 0), sigmaX=rng.uniform(*blur))
@@ -138,7 +146,8 @@ def digit_sequence(images, labels, rng, hold=3, blank_every=4, blank_run=2):
     return frames
 
 
-def write_video(path, frames_with_labels, rng, fps=15, size=FRAME_SIZE, **frame_options):
+def write_video(path, frames_with_labels, rng, fps=15, size=FRAME_SIZE, size_range=(0.45, 0.85),
+                **frame_options):
     """Render frames to an MJPG .avi; returns the label of every frame (None = blank paper)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
@@ -148,7 +157,7 @@ def write_video(path, frames_with_labels, rng, fps=15, size=FRAME_SIZE, **frame_
     for alpha, label in frames_with_labels:
         held = previous is not None and alpha is previous
         if not held:
-            scene, placement = random_scene(rng, *size), random_placement(rng)
+            scene, placement = random_scene(rng, *size), random_placement(rng, size_range)
         writer.write(camera_frame(scene, alpha, rng, size, jittered(placement, rng), **frame_options))
         labels.append(label)
         previous = alpha
@@ -200,3 +209,41 @@ def score(labels, records):
     right = sum(by_frame.get(i) == labels[i] for i in digit_frames)
     empty = sum(by_frame.get(i, "missing") is None for i in blank_frames)
     return right / max(1, len(digit_frames)), empty / max(1, len(blank_frames))
+
+
+def number_alpha(images, rng, touching=0.2):
+    """MNIST digits written in a row as a person writes a number: uneven gaps and baseline.
+
+    With probability `touching`, a gap closes until the strokes touch or nearly touch.
+    """
+    crops = []
+    for image in images:
+        ys, xs = np.nonzero(image > 30)
+        crops.append(image[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255)
+    height = max(c.shape[0] for c in crops)
+    canvas = np.zeros((height + 12, sum(c.shape[1] for c in crops) + 8 * len(crops) + 8), np.float32)
+    x = 4
+    for crop in crops:
+        top = int(np.clip(6 + rng.integers(-2, 3) + (height - crop.shape[0]) // 2, 0,
+                          canvas.shape[0] - crop.shape[0]))
+        region = canvas[top:top + crop.shape[0], x:x + crop.shape[1]]
+        np.maximum(region, crop, out=region)
+        gap = int(rng.integers(-1, 1)) if rng.random() < touching else int(rng.integers(2, 7))
+        x += crop.shape[1] + gap
+    return canvas[:, :x + 4]
+
+
+def number_video(path, mnist_npz, count=60, seed=6, hold=3, **options):
+    """A camera-like video of 2- to 5-digit numbers of MNIST test digits; returns the numbers."""
+    rng = np.random.default_rng(seed)
+    with np.load(mnist_npz) as data:
+        x_test, y_test = data["x_test"], data["y_test"]
+    frames = []
+    for _ in range(count):
+        picked = rng.choice(len(x_test), size=int(rng.integers(2, 6)), replace=False)
+        number = "".join(str(int(y_test[i])) for i in picked)
+        frames += [(number_alpha(x_test[picked], rng), number)] * hold
+    width, height = FRAME_SIZE
+    band_h = int(min(min(width, height) * ROI_FRACTION, 0.9 * width / 3))
+    band = ((width - 3 * band_h) // 2, (height - band_h) // 2, 3 * band_h, band_h)
+    return write_video(path, frames, rng, region=band, size_range=(0.75, 0.9), **options)
