@@ -848,7 +848,7 @@ def readings_of_blob(box, mask, digit_width):
         # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
         if min(ink_height(left), ink_height(right)) >= 0.6 * h:
             alternatives.append(Alternative([((x, y, cut, h), left), ((x + cut, y, w - cut, h), right)],
-                                            0.3 + 0.7 * max(0, ink_runs(mask[:, cut]) - 1)))
+                                            0.4 * max(0, ink_runs(mask[:, cut]) - 1)))
     return alternatives
 
 

@@ -228,7 +228,7 @@ def number_alpha(images, rng, touching=0.2):
                           canvas.shape[0] - crop.shape[0]))
         region = canvas[top:top + crop.shape[0], x:x + crop.shape[1]]
         np.maximum(region, crop, out=region)
-        gap = int(rng.integers(-1, 1)) if rng.random() < touching else int(rng.integers(2, 7))
+        gap = int(rng.integers(0, 2)) if rng.random() < touching else int(rng.integers(2, 7))
         x += crop.shape[1] + gap
     return canvas[:, :x + 4]
 
