@@ -336,6 +336,104 @@ def file_sha256(path):
 
 
 # --------------------------------------------------------------------------------------
+# Personal calibration: fine-tuning on the user's own handwriting
+# --------------------------------------------------------------------------------------
+
+MIN_SAMPLES = 10
+MNIST_FLOOR = 0.985
+
+
+def load_samples(folder):
+    """The user's labelled model inputs saved with keys 0-9: uint8 (N, 28, 28), labels (N,)."""
+    images, labels = [], []
+    for digit in DIGITS:
+        for path in sorted((Path(folder) / str(digit)).glob("*.png")):
+            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if image is not None and image.shape == (28, 28):
+                images.append(image)
+                labels.append(digit)
+    if len(images) < MIN_SAMPLES:
+        raise UserError(f"only {len(images)} samples in {folder}/; press a digit key 0-9 in the "
+                        f"window while that digit is in the ROI to save at least {MIN_SAMPLES}")
+    return np.stack(images), np.array(labels, np.uint8)
+
+
+def split_held_out(labels, fraction=0.3, seed=0):
+    """Indexes (train, held_out): `fraction` of every digit's samples are kept for checking."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for digit in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        cut = int(round(len(members) * fraction)) if len(members) > 1 else 0
+        held += list(members[:cut])
+        train += list(members[cut:])
+    return np.array(train, int), np.array(held, int)
+
+
+def accuracy_of(model, images, labels):
+    if len(labels) == 0:
+        return float("nan")
+    probabilities = np.asarray(model.predict(scale_pixels(images), batch_size=2048, verbose=0))
+    return float(np.mean(probabilities.argmax(axis=1) == labels))
+
+
+def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs=6,
+                   mnist_images=12000, learning_rate=3e-4, verbose=1):
+    """A copy of `model` trained a little more on the user's samples mixed with MNIST.
+
+    The samples are repeated (and augmented) to about a quarter of the mix, so the
+    network learns the user's style without forgetting everyone else's.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    tuned = inference_copy(model)
+    tuned.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    picked = rng.choice(len(x_mnist), size=min(mnist_images, len(x_mnist)), replace=False)
+    repeats = max(1, mnist_images // (3 * len(x_samples)))
+    x_mix = np.concatenate([x_mnist[picked], np.tile(x_samples, (repeats, 1, 1))])
+    y_mix = np.concatenate([y_mnist[picked], np.tile(y_samples, repeats)])
+    x_epochs, y_epochs = [], []
+    for _ in range(epochs):
+        order = rng.permutation(len(x_mix))
+        x_epochs.append(augment_digits(x_mix[order], rng))
+        y_epochs.append(y_mix[order])
+    batch_size = batch_size_for(len(x_mix), largest=128)
+    tuned.fit(scale_pixels(np.concatenate(x_epochs)), np.concatenate(y_epochs),
+              batch_size=batch_size, epochs=epochs, shuffle=False,
+              steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
+    return tuned
+
+
+def finetune_and_save(options, model):
+    """--finetune: learn the user's handwriting, report held-out accuracy, save atomically."""
+    x_samples, y_samples = load_samples(options.samples)
+    train, held = split_held_out(y_samples, seed=options.seed)
+    (x_mnist, y_mnist), (x_test, y_test) = load_mnist(options.data)
+    before = accuracy_of(model, x_samples[held], y_samples[held])
+    print(f"fine-tuning on {len(train)} of your {len(y_samples)} samples "
+          f"({len(held)} held out to check)")
+    tuned = finetune_model(model, x_samples[train], y_samples[train], x_mnist, y_mnist,
+                           seed=options.seed)
+    after = accuracy_of(tuned, x_samples[held], y_samples[held])
+    on_mnist = accuracy_of(tuned, x_test, y_test)
+    print(f"your held-out samples: {before:.1%} before, {after:.1%} after; "
+          f"MNIST test accuracy now {on_mnist:.2%}")
+    if on_mnist < MNIST_FLOOR:
+        raise UserError(f"fine-tuning would drop MNIST accuracy to {on_mnist:.2%} (below "
+                        f"{MNIST_FLOOR:.1%}); kept the old model", status=EXIT_FAILURE)
+    info = read_training_info(options.model)
+    info["finetune"] = {"samples": int(len(y_samples)), "held_out": int(len(held)),
+                        "held_out_before": before, "held_out_after": after,
+                        "mnist_test_accuracy": on_mnist}
+    save_model_atomically(tuned, options.model, info)
+    print(f"saved the fine-tuned model to {options.model}")
+    return tuned
+
+
+# --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
 
@@ -1381,6 +1479,9 @@ def parse_args(argv=None):
     model.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     model.add_argument("--epochs", type=positive_int, default=10, help="most epochs to train")
     model.add_argument("--seed", type=int, default=0, help="random seed for a repeatable training")
+    model.add_argument("--finetune", action="store_true",
+                       help="fine-tune the model on your own samples (see --samples), mixed "
+                            "with MNIST, and save it if MNIST accuracy stays >= 98.5%%")
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
                             help="folder for plots, classification report and metrics.json")
@@ -1430,11 +1531,16 @@ def train_and_save(options, x_train, y_train):
 
 
 def prepare_model(options):
-    """Load the model, or train it when it is missing or --retrain is given."""
+    """Load the model, or train it when it is missing or --retrain is given; --finetune
+    then adapts it to the user's samples. Returns (model, whether it changed)."""
     if options.model.exists() and not options.retrain:
-        return load_model(options.model), False
-    (x_train, y_train), _ = load_mnist(options.data)
-    return train_and_save(options, x_train, y_train), True
+        model, changed = load_model(options.model), False
+    else:
+        (x_train, y_train), _ = load_mnist(options.data)
+        model, changed = train_and_save(options, x_train, y_train), True
+    if options.finetune:
+        model, changed = finetune_and_save(options, model), True
+    return model, changed
 
 
 def evaluate_if_needed(options, model, trained):

@@ -247,3 +247,40 @@ def number_video(path, mnist_npz, count=60, seed=6, hold=3, **options):
     band_h = int(min(min(width, height) * ROI_FRACTION, 0.9 * width / 3))
     band = ((width - 3 * band_h) // 2, (height - band_h) // 2, 3 * band_h, band_h)
     return write_video(path, frames, rng, region=band, size_range=(0.75, 0.9), **options)
+
+
+SEGMENTS = {  # seven-segment digits: a top, b top-right, c bottom-right, d bottom, e bottom-left,
+    0: "abcdef", 1: "bc", 2: "abged", 3: "abgcd", 4: "fgbc",  # f top-left, g middle
+    5: "afgcd", 6: "afgedc", 7: "abc", 8: "abcdefg", 9: "abfgcd"}
+
+
+def styled_digit_mask(digit, rng, size=112):
+    """One digit in a distinct personal style, as a 0/255 ink mask: boxy seven-segment
+    shapes, as some people write after years of reading calculator displays, with the
+    writer's own slant and pen width."""
+    mask = np.zeros((size, size), np.uint8)
+    left, right, top, middle, bottom = 30, 78, 12, 56, 100
+    corners = {"a": ((left, top), (right, top)), "b": ((right, top), (right, middle)),
+               "c": ((right, middle), (right, bottom)), "d": ((left, bottom), (right, bottom)),
+               "e": ((left, middle), (left, bottom)), "f": ((left, top), (left, middle)),
+               "g": ((left, middle), (right, middle))}
+    pen = int(rng.integers(7, 12))
+    for segment in SEGMENTS[digit]:
+        (x0, y0), (x1, y1) = corners[segment]
+        wobble = rng.uniform(-3, 3, 4).astype(int)
+        cv2.line(mask, (x0 + wobble[0], y0 + wobble[1]), (x1 + wobble[2], y1 + wobble[3]), 255, pen)
+    slant = rng.uniform(-0.2, 0.1)
+    matrix = np.float32([[1, slant, -slant * size / 2], [0, 1, 0]])
+    return cv2.threshold(cv2.warpAffine(mask, matrix, (size, size)), 127, 255,
+                         cv2.THRESH_BINARY)[1]
+
+
+def write_user_samples(folder, to_model_input, per_digit=20, seed=9):
+    """What pressing 0-9 in the window saves: model inputs under folder/<digit>/."""
+    rng = np.random.default_rng(seed)
+    for digit in range(10):
+        target = Path(folder) / str(digit)
+        target.mkdir(parents=True, exist_ok=True)
+        for i in range(per_digit):
+            x = to_model_input(styled_digit_mask(digit, rng))
+            cv2.imwrite(str(target / f"{i:03d}.png"), np.round(x * 255).astype(np.uint8))
