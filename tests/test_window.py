@@ -70,7 +70,7 @@ def window_app(display, mnist_npz, tmp_path):
     predictions = tmp_path / "window.jsonl"
     process = subprocess.Popen(
         [sys.executable, str(MAIN), "--source", video, "--no-eval", "--predictions", predictions,
-         "--snapshots", tmp_path / "snaps"],
+         "--snapshots", tmp_path / "snaps", "--samples", tmp_path / "samples"],
         cwd=ROOT, env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
@@ -102,6 +102,13 @@ def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, wi
     frames = [r["frame"] for r in records(predictions)]
     assert any(b - a > 5 for a, b in zip(frames, frames[1:])), "no pause in the records"
 
+    # A digit key saves the model input with that label (when a digit is in view).
+    def save_sample():
+        press(display, window, "3")
+        time.sleep(0.3)
+        return list((tmp_path / "samples" / "3").glob("*.png"))
+    wait_for(save_sample, 15, "a sample")
+
     # The trackbar sits under the video; a click to the right of its handle moves it up.
     geometry = dict(line.split("=") for line in
                     xdotool(display, "getwindowgeometry", "--shell", window).stdout.split())
@@ -109,9 +116,12 @@ def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, wi
     xdotool(display, "mousemove", "--window", window, width * 9 // 10, height - 15, "click", "1")
     wait_for(lambda: records(predictions)[-1]["threshold"] > 0, 10, "threshold to change")
 
-    # Space toggles like a click; s saves a snapshot; q quits with status 0.
+    # Space toggles like a click; s saves a snapshot; a digit key saves a labelled sample;
+    # m switches to whole numbers; q quits with status 0.
     press(display, window, "s")
     wait_for(lambda: list((tmp_path / "snaps").glob("*-frame.png")), 10, "a snapshot")
+    press(display, window, "m")
+    wait_for(lambda: "number" in records(predictions)[-1], 10, "number mode")
     press(display, window, "space")
     time.sleep(1.0)
     paused = len(records(predictions))
