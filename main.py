@@ -1185,19 +1185,23 @@ def put_label(image, text, origin, scale=0.6, color=WHITE, thickness=1, pad=4):
 
 
 def draw_inset(canvas, preprocessed, size):
-    """Top-left: the binarized ROI and the 28x28 image the model sees."""
-    ink = cv2.resize(preprocessed.ink, (size, size), interpolation=cv2.INTER_NEAREST)
+    """Top-left: the binarized ROI (or band, at its own aspect) and the 28x28 model input."""
+    ink_h, ink_w = preprocessed.ink.shape
+    ink_width = int(np.clip(size * ink_w / max(ink_h, 1), 8, 3 * size))
+    ink = cv2.resize(preprocessed.ink, (ink_width, size), interpolation=cv2.INTER_AREA)
     seen = np.zeros((size, size), np.uint8)
     if preprocessed.model_input is not None:
         seen = cv2.resize((preprocessed.model_input * 255).astype(np.uint8), (size, size),
                           interpolation=cv2.INTER_NEAREST)
-    for i, (panel, title) in enumerate(((ink, "binarized"), (seen, "model input"))):
-        x0 = 8 + i * (size + 8)
-        if canvas.shape[0] < size + 30 or canvas.shape[1] < x0 + size:
+    x0 = 8
+    for panel, title in ((ink, "binarized"), (seen, "model input")):
+        width = panel.shape[1]
+        if canvas.shape[0] < size + 30 or canvas.shape[1] < x0 + width:
             return
-        canvas[22:22 + size, x0:x0 + size] = cv2.cvtColor(panel, cv2.COLOR_GRAY2BGR)
-        cv2.rectangle(canvas, (x0, 22), (x0 + size - 1, 22 + size - 1), GREY, 1)
+        canvas[22:22 + size, x0:x0 + width] = cv2.cvtColor(panel, cv2.COLOR_GRAY2BGR)
+        cv2.rectangle(canvas, (x0, 22), (x0 + width - 1, 22 + size - 1), GREY, 1)
         put_label(canvas, title, (x0 + 2, 16), scale=0.4, pad=2)
+        x0 += width + 8
 
 
 def bgr_canvas(frame):
@@ -1232,7 +1236,9 @@ def draw_number_answer(canvas, band, readings):
         put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
                   thickness=2)
     number = "".join(str(r.digit) for r in readings) or "no number"
-    put_label(canvas, number, (x + 4, max(40, y - 14)), scale=1.6 if readings else 0.8,
+    # Below the band: above it is the inset's place on small frames.
+    put_label(canvas, number, (x + 4, min(canvas.shape[0] - 50, y + h + 48)),
+              scale=1.6 if readings else 0.8,
               color=GREEN if readings else GREY, thickness=3 if readings else 2, pad=6)
 
 
