@@ -82,11 +82,10 @@ def per_frame_times(frames, reader):
 
 def headless_fps(video, reader):
     """Frames per second of the headless loop, decoding included."""
-    class Options:
-        roi, threshold, max_frames = 0.5, 0, None
     log = main.PredictionLog(None)
+    options = main.parse_args(["--headless", "--source", str(video)])
     started = time.perf_counter()
-    main.run_headless(main.open_source(str(video)), reader, log, Options())
+    main.run_headless(main.open_source(str(video)), reader, log, options)
     return log.frames / (time.perf_counter() - started)
 
 

@@ -24,7 +24,9 @@ import collections
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -68,6 +70,35 @@ def use_system_fonts_for_qt():
 
 
 use_system_fonts_for_qt()
+
+
+class CtrlC:
+    """Turns Ctrl-C into a request that our own loops check.
+
+    TensorFlow's data pipeline can swallow the KeyboardInterrupt as "end of data" (and a
+    half-trained model would then be saved), and Qt callbacks can swallow it too. Here the
+    request is noted, `on_stop` runs (e.g. to stop fit() after the current batch), and
+    KeyboardInterrupt is raised on leaving the block, after our cleanup.
+    """
+
+    def __init__(self, on_stop=None):
+        self.on_stop, self.requested, self.previous = on_stop, False, None
+
+    def handle(self, signum, frame):
+        self.requested = True
+        if self.on_stop:
+            self.on_stop()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.requested and kind is None:
+            raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------
@@ -249,11 +280,11 @@ def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE
     started = time.perf_counter()
     x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
     # Without shuffling, epoch k of fit() reads the k-th augmented copy.
-    fitted = model.fit(x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
-                       steps_per_epoch=steps_per_epoch, shuffle=False,
-                       validation_data=(scale_pixels(x_val), y_val),
-                       callbacks=[stop_early, stopwatch],
-                       verbose=verbose)
+    with CtrlC(on_stop=lambda: setattr(model, "stop_training", True)):
+        fitted = model.fit(x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
+                           steps_per_epoch=steps_per_epoch, shuffle=False,
+                           validation_data=(scale_pixels(x_val), y_val),
+                           callbacks=[stop_early, stopwatch], verbose=verbose)
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     del x_epochs, y_epochs
@@ -401,9 +432,10 @@ def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs
         x_epochs.append(augment_digits(x_mix[order], rng))
         y_epochs.append(y_mix[order])
     batch_size = batch_size_for(len(x_mix), largest=128)
-    tuned.fit(scale_pixels(np.concatenate(x_epochs)), np.concatenate(y_epochs),
-              batch_size=batch_size, epochs=epochs, shuffle=False,
-              steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
+    with CtrlC(on_stop=lambda: setattr(tuned, "stop_training", True)):
+        tuned.fit(scale_pixels(np.concatenate(x_epochs)), np.concatenate(y_epochs),
+                  batch_size=batch_size, epochs=epochs, shuffle=False,
+                  steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
     return tuned
 
 
@@ -1381,9 +1413,10 @@ def read_frame(frame, reader, roi_fraction, threshold, multi=False):
     return preprocessed, reader.read(preprocessed.model_input)
 
 
-def run_headless(source, reader, log, options):
+def run_headless(source, reader, log, options, ctrl_c=None):
     index = 0
-    while options.max_frames is None or index < options.max_frames:
+    while (options.max_frames is None or index < options.max_frames) and not (
+            ctrl_c and ctrl_c.requested):
         frame = source.read()
         if frame is None:
             break
@@ -1399,7 +1432,7 @@ def idle_view(frame, options, multi):
     return Preprocessed(roi, np.zeros((1, 1), np.uint8), None), Reading(None, 0.0)
 
 
-def run_window(source, reader, log, options):
+def run_window(source, reader, log, options, ctrl_c=None):
     controls = Controls(options.threshold, options.multi)
     still = source.image is not None
     frame_pause = 1000.0 / source.fps if source.fps else 1.0
@@ -1424,7 +1457,7 @@ def run_window(source, reader, log, options):
         fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1.0 / max(now - last, 1e-6)
         last = now
         index += 1
-        if key in (ord("q"), 27) or controls.window_closed():
+        if key in (ord("q"), 27) or controls.window_closed() or (ctrl_c and ctrl_c.requested):
             break
         if key == ord(" "):
             controls.toggle()
@@ -1586,10 +1619,11 @@ def run_live(options, model):
     reader = DigitReader(model, options.min_confidence, options.smooth)
     log = PredictionLog(options.predictions)
     try:
-        if options.headless:
-            run_headless(source, reader, log, options)
-        else:
-            run_window(source, reader, log, options)
+        with CtrlC() as ctrl_c:
+            if options.headless:
+                run_headless(source, reader, log, options, ctrl_c)
+            else:
+                run_window(source, reader, log, options, ctrl_c)
     finally:
         source.release()
         log.close()
