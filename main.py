@@ -21,6 +21,7 @@ Usage::
 
 import argparse
 import collections
+import functools
 import hashlib
 import json
 import os
@@ -153,6 +154,7 @@ def download_mnist():
                         "pass --data PATH to a local mnist.npz or set MNIST_NPZ")
 
 
+@functools.lru_cache(maxsize=1)  # training and evaluation in one run read it once
 def load_mnist(data_path=None):
     """MNIST from `data_path` when given, else Keras's download (cached in ~/.keras)."""
     return load_mnist_npz(data_path) if data_path else download_mnist()
