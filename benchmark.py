@@ -60,6 +60,8 @@ def decode(video):
 
 def per_frame_times(frames, reader):
     """Each stage of the live loop timed separately, as it runs in the window."""
+    for frame in frames[:30]:  # warm caches, allocators and TensorFlow's threads first
+        main.draw_overlay(frame, *main.read_frame(frame, reader, 0.5, 0), True, 30.0, 0)
     stages = {"preprocess": [], "inference": [], "overlay": [], "total": []}
     with_digit = []
     for frame in frames:
