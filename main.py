@@ -666,12 +666,11 @@ MNIST_STROKE = 0.115    # median stroke width over the longer side, measured on 
 AUTO_THRESHOLD = 0
 
 
-def centered_roi(frame_shape, fraction=0.5, aspect=1.0):
-    """(x, y, w, h) of a centred box: height = fraction of the shorter side, width = aspect*height."""
+def centered_roi(frame_shape, fraction=0.5):
+    """(x, y, side, side) of the centred square whose side is `fraction` of the shorter side."""
     frame_h, frame_w = frame_shape[:2]
-    h = max(1, int(min(frame_h, frame_w) * fraction))
-    w = max(1, min(frame_w, int(round(h * aspect))))
-    return (frame_w - w) // 2, (frame_h - h) // 2, w, h
+    side = max(1, int(min(frame_h, frame_w) * fraction))
+    return (frame_w - side) // 2, (frame_h - side) // 2, side, side
 
 
 def to_gray_uint8(image):
