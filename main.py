@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our own message says what went wrong
+os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")  # our own one-line messages say what went wrong
 
 import cv2
 import numpy as np
@@ -1617,9 +1617,7 @@ def check_display(headless):
                         "run with --headless, or from a desktop session")
 
 
-def run_live(options, model):
-    check_display(options.headless)
-    source = open_source(options.source)
+def run_live(options, model, source):
     reader = DigitReader(model, options.min_confidence, options.smooth)
     log = PredictionLog(options.predictions)
     try:
@@ -1629,7 +1627,6 @@ def run_live(options, model):
             else:
                 run_window(source, reader, log, options, ctrl_c)
     finally:
-        source.release()
         log.close()
         if not options.headless:
             cv2.destroyAllWindows()
@@ -1638,11 +1635,16 @@ def run_live(options, model):
 
 def main(argv=None):
     options = parse_args(argv)
+    source = None
     try:
+        if not options.no_live:
+            # Before TensorFlow's slow import: a missing camera or file is reported at once.
+            check_display(options.headless)
+            source = open_source(options.source)
         model, trained = prepare_model(options)
         evaluate_if_needed(options, model, trained)
-        if not options.no_live:
-            run_live(options, model)
+        if source:
+            run_live(options, model, source)
         return 0
     except UserError as error:
         if options.debug:
@@ -1658,6 +1660,9 @@ def main(argv=None):
         print(f"error: unexpected {type(error).__name__}: {error} (run with --debug for the "
               "traceback)", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        if source:
+            source.release()  # the camera is free again however the run ended
 
 
 if __name__ == "__main__":
