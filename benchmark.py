@@ -129,8 +129,7 @@ def startup_seconds(video, model_path, data):
 def training(data):
     (x_train, y_train), (x_test, y_test) = main.load_mnist(data)
     result = main.train_model(x_train, y_train, verbose=0)
-    accuracy = float(np.mean(result.model.predict(main.scale_pixels(x_test), verbose=0)
-                             .argmax(1) == y_test))
+    accuracy = main.accuracy_of(result.model, x_test, y_test)
     return {"seconds_total": round(result.seconds, 1), "epochs": result.epochs,
             "seconds_per_epoch": [round(s, 2) for s in result.epoch_seconds],
             "test_accuracy": round(accuracy, 4)}

@@ -203,9 +203,21 @@ def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=1e-3):
         layers.Dropout(dropout),
         layers.Dense(10, activation="softmax"),
     ], name="mnist_mlp")
+    return compile_for_training(model, learning_rate)
+
+
+def compile_for_training(model, learning_rate):
+    import keras
+
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def fit_interruptibly(model, *args, **kwargs):
+    """model.fit(), where Ctrl-C stops after the current batch and then raises KeyboardInterrupt."""
+    with CtrlC(on_stop=lambda: setattr(model, "stop_training", True)):
+        return model.fit(*args, **kwargs)
 
 
 def random_affines(rng, count, max_rotation=10.0, scale_range=(0.9, 1.1), max_shift=1.5,
@@ -285,14 +297,12 @@ def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE
     started = time.perf_counter()
     x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
     # Without shuffling, epoch k of fit() reads the k-th augmented copy.
-    with CtrlC(on_stop=lambda: setattr(model, "stop_training", True)):
-        fitted = model.fit(x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
-                           steps_per_epoch=steps_per_epoch, shuffle=False,
-                           validation_data=(scale_pixels(x_val), y_val),
-                           callbacks=[stop_early, stopwatch], verbose=verbose)
+    fitted = fit_interruptibly(model, x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
+                               steps_per_epoch=steps_per_epoch, shuffle=False,
+                               validation_data=(scale_pixels(x_val), y_val),
+                               callbacks=[stop_early, stopwatch], verbose=verbose)
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
-    del x_epochs, y_epochs
     return TrainingResult(model, history, seconds, len(history["loss"]), epoch_seconds)
 
 
@@ -424,23 +434,15 @@ def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    tuned = inference_copy(model)
-    tuned.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    tuned = compile_for_training(inference_copy(model), learning_rate)
     picked = rng.choice(len(x_mnist), size=min(mnist_images, len(x_mnist)), replace=False)
     repeats = max(1, mnist_images // (3 * len(x_samples)))
     x_mix = np.concatenate([x_mnist[picked], np.tile(x_samples, (repeats, 1, 1))])
     y_mix = np.concatenate([y_mnist[picked], np.tile(y_samples, repeats)])
-    x_epochs, y_epochs = [], []
-    for _ in range(epochs):
-        order = rng.permutation(len(x_mix))
-        x_epochs.append(augment_digits(x_mix[order], rng))
-        y_epochs.append(y_mix[order])
+    x_epochs, y_epochs = augmented_epochs(x_mix, y_mix, epochs, seed)
     batch_size = batch_size_for(len(x_mix), largest=128)
-    with CtrlC(on_stop=lambda: setattr(tuned, "stop_training", True)):
-        tuned.fit(scale_pixels(np.concatenate(x_epochs)), np.concatenate(y_epochs),
-                  batch_size=batch_size, epochs=epochs, shuffle=False,
-                  steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
+    fit_interruptibly(tuned, x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
+                      shuffle=False, steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
     return tuned
 
 
@@ -530,12 +532,12 @@ def plot_per_class_accuracy(ax, y_true, predicted):
 
 
 def plot_roc_curves(ax, y_true, probabilities):
-    from sklearn.metrics import RocCurveDisplay, roc_auc_score
+    from sklearn.metrics import RocCurveDisplay
 
     for d in DIGITS:
         display = RocCurveDisplay.from_predictions(y_true == d, probabilities[:, d], ax=ax)
-        # sklearn rounds the AUC to 2 decimals, where every digit reads 1.00.
-        display.line_.set_label(f"{d}: AUC {roc_auc_score(y_true == d, probabilities[:, d]):.4f}")
+        # sklearn's legend rounds the AUC to 2 decimals, where every digit reads 1.00.
+        display.line_.set_label(f"{d}: AUC {display.roc_auc:.4f}")
     ax.set(xscale="log", xlim=(1e-4, 1), ylim=(0.8, 1.005), aspect="auto",
            xlabel="false positive rate (log)", ylabel="true positive rate",
            title="ROC curves, one digit vs rest")
@@ -884,15 +886,23 @@ class Preprocessed:
     model_input: object   # float32 28x28 in [0, 1], or None when the ROI holds no digit
 
 
+def ink_in(frame, box, threshold):
+    """The frame's `box` (x, y, w, h) as white ink on black; blank when too small to read.
+
+    Only the box is converted to gray: the rest of the frame is never looked at.
+    """
+    x, y, w, h = box
+    if min(w, h) < MIN_ROI_SIDE:
+        return np.zeros((max(h, 1), max(w, 1)), np.uint8)
+    return binarize(to_gray_uint8(np.asarray(frame)[y:y + h, x:x + w]), threshold)
+
+
 def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ROI's ink and the 28x28 model input (None when there is no digit)."""
-    gray = to_gray_uint8(frame)
-    x, y, w, h = centered_roi(gray.shape, roi_fraction)
-    if min(w, h) < MIN_ROI_SIDE:
-        return Preprocessed((x, y, w, h), np.zeros((max(h, 1), max(w, 1)), np.uint8), None)
-    ink = binarize(gray[y:y + h, x:x + w], threshold)
+    roi = centered_roi(np.shape(frame), roi_fraction)
+    ink = ink_in(frame, roi, threshold)
     mask = select_digit(ink)
-    return Preprocessed((x, y, w, h), ink, None if mask is None else mnist_input_from_mask(mask))
+    return Preprocessed(roi, ink, None if mask is None else mnist_input_from_mask(mask))
 
 
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
@@ -1020,14 +1030,11 @@ class NumberPreprocessed:
 
 def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the digits in the centred band, left to right, as 28x28 model inputs."""
-    gray = to_gray_uint8(frame)
-    x, y, w, h = number_band(gray.shape, roi_fraction)
-    if min(w, h) < MIN_ROI_SIDE:
-        return NumberPreprocessed((x, y, w, h), np.zeros((max(h, 1), max(w, 1)), np.uint8), [])
-    ink = binarize(gray[y:y + h, x:x + w], threshold)
+    band = number_band(np.shape(frame), roi_fraction)
+    ink = ink_in(frame, band, threshold)
     blobs = [[Alternative([(box, mnist_input_from_mask(mask)) for box, mask in a.pieces], a.prior)
               for a in alternatives] for alternatives in segment_number(ink)]
-    return NumberPreprocessed((x, y, w, h), ink, blobs)
+    return NumberPreprocessed(band, ink, blobs)
 
 
 # --------------------------------------------------------------------------------------
