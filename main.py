@@ -350,23 +350,126 @@ def read_training_info(path):
         return {}
 
 
-def load_model(path):
-    """Load a saved model and check it maps 28x28 images to 10 classes; UserError otherwise."""
+class ModelLayoutError(Exception):
+    """A readable model file that is not this app's MLP as Keras 3 lays it out."""
+
+
+def mlp_dense_layer_names(layers):
+    """The (hidden, output) Dense layer names of a Sequential's layer configs, if it is our MLP.
+
+    Our MLP: 28x28 input -> Flatten -> Dense(relu) -> optional Dropout (the identity when
+    reading) -> Dense(10, softmax). Anything else raises ModelLayoutError.
+    """
+    kinds = [layer.get("class_name") for layer in layers]
+    inputs = [layer["config"].get("batch_shape") for layer in layers
+              if layer.get("class_name") == "InputLayer"]
+    if any(list(shape or [])[1:] != [28, 28] for shape in inputs):
+        raise ModelLayoutError(f"its input is {inputs[0]}, not 28x28")
+    core = [layer for layer in layers if layer.get("class_name") not in ("InputLayer", "Dropout")]
+    if [layer.get("class_name") for layer in core] != ["Flatten", "Dense", "Dense"]:
+        raise ModelLayoutError(f"its layers are {', '.join(map(str, kinds))}")
+    hidden, output = (layer["config"] for layer in core[1:])
+    if hidden.get("activation") != "relu" or output.get("activation") != "softmax" or \
+            output.get("units") != 10 or not (hidden.get("use_bias") and output.get("use_bias")):
+        raise ModelLayoutError("its Dense layers are not relu -> softmax over 10 digits with biases")
+    return hidden["name"], output["name"]
+
+
+class NumpyMLP:
+    """The trained MLP run in NumPy: softmax(relu(x @ W1 + b1) @ W2 + b2).
+
+    Reading a frame needs nothing else: importing TensorFlow would cost seconds and
+    hundreds of MB for 0.6 MFLOP a frame. Keras trains the network and stays the reference
+    (a test holds the two to 1e-5).
+    """
+
+    def __init__(self, hidden_kernel, hidden_bias, output_kernel, output_bias):
+        self.weights = [np.asarray(w, np.float32) for w in
+                        (hidden_kernel, hidden_bias, output_kernel, output_bias)]
+        w1, b1, w2, b2 = (w.shape for w in self.weights)
+        if not (w1[0] == 28 * 28 and b1 == (w1[1],) and w2 == (w1[1], 10) and b2 == (10,)):
+            raise ModelLayoutError(f"its weights have shapes {w1}, {b1}, {w2}, {b2}")
+
+    @classmethod
+    def from_file(cls, path):
+        """Read a .keras file (a zip of config.json and model.weights.h5) without Keras.
+
+        Raises ModelLayoutError for another layout or architecture, and zipfile, OS or
+        value errors for a file that is not a readable model at all.
+        """
+        import h5py
+
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            if config.get("class_name") != "Sequential":
+                raise ModelLayoutError(f"it is a {config.get('class_name')}, not a Sequential")
+            names = mlp_dense_layer_names(config["config"]["layers"])
+            with archive.open("model.weights.h5") as stored, h5py.File(stored, "r") as weights:
+                try:
+                    return cls(*(weights[f"layers/{name}/vars/{i}"][()]
+                                 for name in names for i in (0, 1)))
+                except KeyError as missing:
+                    raise ModelLayoutError(f"its weights file lacks {missing}") from None
+
+    @classmethod
+    def from_keras(cls, model):
+        """The NumPy twin of a Keras model in memory (after training or fine-tuning)."""
+        mlp_dense_layer_names(model.get_config()["layers"])
+        return cls(*model.get_weights())
+
+    def probabilities(self, images):
+        """Class probabilities (N, 10) for a batch of 28x28 float32 images in [0, 1]."""
+        w1, b1, w2, b2 = self.weights
+        x = np.asarray(images, np.float32).reshape(len(images), -1)
+        logits = np.maximum(x @ w1 + b1, 0.0) @ w2 + b2
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))  # stable: no overflow
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+class KerasClassifier:
+    """A model file NumpyMLP cannot read (another layout or architecture), run by Keras."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def probabilities(self, images):
+        return np.asarray(self.model.predict_on_batch(np.asarray(images, np.float32)))
+
+
+MODEL_HINT = "run with --retrain to replace it"
+
+
+def load_keras_model(path):
+    """The model file through Keras's own loader, checked to map 28x28 images to 10 digits."""
     import keras
 
-    path = Path(path)
-    hint = "run with --retrain to replace it"
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load model {path}: {reason[:200]}; {hint}")
+        raise UserError(f"cannot load model {path}: {first_line(exc)}; {MODEL_HINT}")
     input_shape = tuple(model.input_shape[1:]) if hasattr(model, "input_shape") else None
     output_shape = tuple(model.output_shape[1:]) if hasattr(model, "output_shape") else None
     if input_shape != (28, 28) or output_shape != (10,):
         raise UserError(f"model {path} maps {input_shape} to {output_shape}, "
-                        f"not 28x28 images to 10 digits; {hint}")
+                        f"not 28x28 images to 10 digits; {MODEL_HINT}")
     return model
+
+
+def first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def load_model(path):
+    """The model for reading digits: NumPy when the file is our MLP, else Keras's loader."""
+    path = Path(path)
+    try:
+        return NumpyMLP.from_file(path)
+    except ModelLayoutError as difference:
+        print(f"note: {path} is not this app's MLP layout ({difference}); loading it with Keras")
+        return KerasClassifier(load_keras_model(path))
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise UserError(f"cannot load model {path}: {first_line(exc)}; {MODEL_HINT}")
 
 
 def model_is_loadable(path):
@@ -416,11 +519,11 @@ def split_held_out(labels, fraction=0.3, seed=0):
     return np.array(train, int), np.array(held, int)
 
 
-def accuracy_of(model, images, labels):
+def accuracy_of(classifier, images, labels):
+    """Share of uint8 `images` that `classifier` (NumpyMLP or KerasClassifier) reads right."""
     if len(labels) == 0:
         return float("nan")
-    probabilities = np.asarray(model.predict(scale_pixels(images), batch_size=2048, verbose=0))
-    return float(np.mean(probabilities.argmax(axis=1) == labels))
+    return float(np.mean(classifier.probabilities(scale_pixels(images)).argmax(axis=1) == labels))
 
 
 def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs=6,
@@ -446,18 +549,20 @@ def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs
     return tuned
 
 
-def finetune_and_save(options, model):
+def finetune_and_save(options):
     """--finetune: learn the user's handwriting, report held-out accuracy, save atomically."""
     x_samples, y_samples = load_samples(options.samples)
     train, held = split_held_out(y_samples, seed=options.seed)
     (x_mnist, y_mnist), (x_test, y_test) = load_mnist(options.data)
-    before = accuracy_of(model, x_samples[held], y_samples[held])
+    model = load_keras_model(options.model)
+    before = accuracy_of(NumpyMLP.from_keras(model), x_samples[held], y_samples[held])
     print(f"fine-tuning on {len(train)} of your {len(y_samples)} samples "
           f"({len(held)} held out to check)")
     tuned = finetune_model(model, x_samples[train], y_samples[train], x_mnist, y_mnist,
                            seed=options.seed)
-    after = accuracy_of(tuned, x_samples[held], y_samples[held])
-    on_mnist = accuracy_of(tuned, x_test, y_test)
+    tuned_reader = NumpyMLP.from_keras(tuned)
+    after = accuracy_of(tuned_reader, x_samples[held], y_samples[held])
+    on_mnist = accuracy_of(tuned_reader, x_test, y_test)
     print(f"your held-out samples: {before:.1%} before, {after:.1%} after; "
           f"MNIST test accuracy now {on_mnist:.2%}")
     if on_mnist < MNIST_FLOOR:
@@ -469,7 +574,7 @@ def finetune_and_save(options, model):
                         "mnist_test_accuracy": on_mnist}
     save_model_atomically(tuned, options.model, info)
     print(f"saved the fine-tuned model to {options.model}")
-    return tuned
+    return tuned_reader
 
 
 # --------------------------------------------------------------------------------------
@@ -634,7 +739,7 @@ def evaluate_model(model, x_test, y_test, model_path, reports_dir, show_plots=Fa
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    probabilities = np.asarray(model.predict(scale_pixels(x_test), batch_size=2048, verbose=0))
+    probabilities = model.probabilities(scale_pixels(x_test))
     report_text = classification_summary(y_test, probabilities.argmax(axis=1))
     training = read_training_info(model_path)
     metrics = compute_metrics(y_test, probabilities)
@@ -1068,11 +1173,9 @@ class DigitReader:
         self.min_confidence = min_confidence
         self.recent = collections.deque(maxlen=max(1, smooth))
         self.previous_input = None
-        # predict_on_batch runs the compiled graph; model.predict costs ~40 ms per call.
-        self.probabilities(np.zeros((28, 28), np.float32))
 
     def probabilities(self, model_input):
-        return np.asarray(self.model.predict_on_batch(model_input[None]))[0]
+        return self.model.probabilities(model_input[None])[0]
 
     def read(self, model_input):
         if model_input is None:
@@ -1098,7 +1201,7 @@ class DigitReader:
         inputs = [x for alternatives in blobs for a in alternatives for _, x in a.pieces]
         if not inputs:
             return []
-        answers = iter(np.asarray(self.model.predict_on_batch(np.stack(inputs))))
+        answers = iter(self.model.probabilities(np.stack(inputs)))
         readings = []
         for alternatives in blobs:
             scored = []
@@ -1577,7 +1680,7 @@ def train_and_save(options, x_train, y_train):
         print(f"kept the unusable old model as {options.model.name}.broken")
     save_model_atomically(result.model, options.model, info)
     print(f"saved model to {options.model}")
-    return result.model
+    return NumpyMLP.from_keras(result.model)
 
 
 def prepare_model(options):
@@ -1589,7 +1692,7 @@ def prepare_model(options):
         (x_train, y_train), _ = load_mnist(options.data)
         model, changed = train_and_save(options, x_train, y_train), True
     if options.finetune:
-        model, changed = finetune_and_save(options, model), True
+        model, changed = finetune_and_save(options), True
     return model, changed
 
 

@@ -19,9 +19,10 @@ import synthetic_camera  # noqa: E402
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def run_main(*args, timeout=180, env=None, cwd=None):
+def run_main(*args, timeout=180, env=None, cwd=None, python_flags=()):
     """Run `python main.py ARGS` as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, str(MAIN), *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, *python_flags, str(MAIN), *map(str, args)],
+                          capture_output=True,
                           text=True, timeout=timeout, cwd=cwd or ROOT,
                           env={**os.environ, **(env or {})})
 

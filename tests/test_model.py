@@ -53,7 +53,7 @@ def test_saved_model_round_trips_with_training_info_and_no_optimizer(small_model
     result, path = small_model
     loaded = main.load_model(path)
     x = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
-    np.testing.assert_allclose(loaded.predict_on_batch(x), result.model.predict_on_batch(x),
+    np.testing.assert_allclose(loaded.probabilities(x), result.model.predict_on_batch(x),
                                atol=1e-5)
     info = main.read_training_info(path)
     assert info["history"]["val_accuracy"] == result.history["val_accuracy"]
@@ -86,7 +86,7 @@ def test_a_failed_save_leaves_the_old_model_intact_and_no_temporary_file(
 
 def test_committed_model_scores_at_least_98_5_percent(committed_model, mnist):
     _, (x_test, y_test) = mnist
-    probabilities = committed_model.predict(main.scale_pixels(x_test), batch_size=2048, verbose=0)
+    probabilities = committed_model.probabilities(main.scale_pixels(x_test))
     accuracy = float(np.mean(probabilities.argmax(1) == y_test))
     assert accuracy >= 0.985, accuracy
 
