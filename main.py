@@ -167,6 +167,10 @@ def scale_pixels(images):
     return images.astype("float32") / 255.0
 
 
+def one_hot(labels):
+    return np.eye(10, dtype=np.float32)[labels]
+
+
 def split_validation(x, y, fraction, seed):
     """A seeded random split of the training set: (x_fit, y_fit), (x_val, y_val)."""
     order = np.random.default_rng(seed).permutation(len(x))
@@ -209,9 +213,18 @@ def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=1e-3):
 def compile_for_training(model, learning_rate):
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                  metrics=[keras.metrics.MeanMetricWrapper(digit_accuracy, name="accuracy")])
     return model
+
+
+def digit_accuracy(targets, probabilities):
+    """Share of a batch's digits read right; the "two digits" examples are left out."""
+    from keras import ops
+
+    is_digit = ops.cast(ops.max(targets, axis=-1) > 0.5, "float32")
+    right = ops.cast(ops.argmax(targets, axis=-1) == ops.argmax(probabilities, axis=-1), "float32")
+    return ops.sum(right * is_digit) / ops.maximum(ops.sum(is_digit), 1.0)
 
 
 def fit_interruptibly(model, *args, **kwargs):
@@ -220,16 +233,18 @@ def fit_interruptibly(model, *args, **kwargs):
         return model.fit(*args, **kwargs)
 
 
-def random_affines(rng, count, max_rotation=10.0, scale_range=(0.9, 1.1), max_shift=1.5,
-                   max_shear=0.12):
-    """`count` 2x3 matrices that tilt, resize and shear about the centre of a 28x28 image, then shift."""
+def random_affines(rng, count, max_rotation=12.0, scale_range=(0.9, 1.1), aspect_range=(0.8, 1.25),
+                   max_shift=1.5, max_shear=0.15):
+    """`count` 2x3 matrices that tilt, resize, widen or narrow and shear a 28x28 image about
+    its centre, then shift it."""
     angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation, count))
-    scale = rng.uniform(*scale_range, count)
+    scale_y = rng.uniform(*scale_range, count)
+    scale_x = scale_y * rng.uniform(*aspect_range, count)
     shear = rng.uniform(-max_shear, max_shear, count)
-    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    # rotation-scale @ shear, written out for the whole batch
-    linear = np.stack([np.stack([cos, cos * shear - sin], -1),
-                       np.stack([sin, sin * shear + cos], -1)], 1)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # rotation @ scale @ shear, written out for the whole batch
+    linear = np.stack([np.stack([cos * scale_x, cos * scale_x * shear - sin * scale_y], -1),
+                       np.stack([sin * scale_x, sin * scale_x * shear + cos * scale_y], -1)], 1)
     centre = np.array([14.0, 14.0])
     offset = centre - linear @ centre + rng.uniform(-max_shift, max_shift, (count, 2))
     return np.concatenate([linear, offset[:, :, None]], axis=2).astype(np.float32)
@@ -243,7 +258,7 @@ def neighbourhood(images, reduce):
 
 
 def augment_digits(images, rng, stroke_change=0.3):
-    """Camera-like variants of 28x28 uint8 digits: tilt, size, position and stroke width."""
+    """Camera-like variants of 28x28 uint8 digits: tilt, size, width, position and stroke."""
     matrices = random_affines(rng, len(images))
     warped = np.stack([cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR)
                        for image, matrix in zip(images, matrices)])
@@ -254,16 +269,91 @@ def augment_digits(images, rng, stroke_change=0.3):
     return warped
 
 
+STYLE_SHARE = 0.3       # of the 7s crossed and of the 1s flagged: styles MNIST rarely shows
+PAIR_SHARE = 0.1        # "two digits at once" examples, beside the digits of an epoch
+
+
+def ink_extent(image):
+    ys, xs = np.nonzero(image > 127)
+    return ys, xs
+
+
+def with_crossbar(image, rng):
+    """A 7 as much of Europe writes it: a short bar across the stem at mid-height."""
+    ys, xs = ink_extent(image)
+    row = int(ys.min() + rng.uniform(0.45, 0.6) * (ys.max() - ys.min()))
+    stem = xs[ys == row]
+    if not len(stem):
+        return image
+    half = rng.uniform(0.2, 0.3) * (ys.max() - ys.min())
+    crossed = image.copy()
+    cv2.line(crossed, (int(stem.mean() - half), row), (int(stem.mean() + half), row), 255, 2,
+             cv2.LINE_AA)
+    return crossed
+
+
+def with_flag(image, rng):
+    """A 1 with the long flag at its top that many people write, and sometimes a base."""
+    ys, xs = ink_extent(image)
+    top, height = ys.min(), ys.max() - ys.min()
+    x_top = int(xs[ys == top].mean())
+    angle, length = np.deg2rad(rng.uniform(25, 60)), rng.uniform(0.25, 0.45) * height
+    flagged = image.copy()
+    cv2.line(flagged, (x_top, int(top)), (int(x_top - length * np.cos(angle)),
+                                          int(top + length * np.sin(angle))), 255, 2, cv2.LINE_AA)
+    if rng.random() < 0.3:
+        x_bottom = int(xs[ys == ys.max()].mean())
+        half = rng.uniform(0.15, 0.3) * height
+        cv2.line(flagged, (int(x_bottom - half), int(ys.max())),
+                 (int(x_bottom + half), int(ys.max())), 255, 2, cv2.LINE_AA)
+    return flagged
+
+
+def with_styles(x, y, rng):
+    """MNIST with a share of its 7s crossed and its 1s flagged, framed again as MNIST is."""
+    styled = x.copy()
+    for digit, restyle in ((7, with_crossbar), (1, with_flag)):
+        for i in np.flatnonzero((y == digit) & (rng.random(len(y)) < STYLE_SHARE)):
+            styled[i] = frame_like_mnist(restyle(x[i], rng))
+    return styled
+
+
+def touching_pairs(x, rng, count):
+    """Two digits written so close that they touch, framed as one: the model learns to doubt
+    them (uniform targets), so that reading a row can tell one wide digit from two."""
+    pairs = np.zeros((count, 28, 28), np.uint8)
+    for k in range(count):
+        left, right = (crop_to_ink(x[i]) for i in rng.choice(len(x), 2))
+        h = max(left.shape[0], right.shape[0])
+        gap = int(rng.integers(-3, 2))                      # overlapping to just touching
+        canvas = np.zeros((h, left.shape[1] + right.shape[1] + 3), np.uint8)
+        canvas[h - left.shape[0]:, :left.shape[1]] = left
+        x0 = left.shape[1] + gap
+        region = canvas[h - right.shape[0]:, x0:x0 + right.shape[1]]
+        np.maximum(region, right[:, :region.shape[1]], out=region)
+        pairs[k] = frame_like_mnist(canvas)
+    return pairs
+
+
 def augmented_epochs(x, y, epochs, seed):
-    """`epochs` freshly shuffled and augmented copies of (x, y), one after the other.
+    """`epochs` freshly shuffled and augmented copies of (x, y), one after the other, each
+    with PAIR_SHARE "two digits" examples mixed in; targets are one-hot, uniform for pairs.
 
     Made up front in one vectorised pass: fitting plain arrays runs twice as fast here as
     feeding Keras from a Python generator or PyDataset, which fight the trainer for 2 cores.
     """
     rng = np.random.default_rng(seed)
-    orders = [rng.permutation(len(x)) for _ in range(epochs)]
-    images = np.concatenate([augment_digits(x[order], rng) for order in orders])
-    return scale_pixels(images), np.concatenate([y[order] for order in orders])
+    styled = with_styles(x, y, rng)
+    pairs = max(1, int(PAIR_SHARE * len(x)))
+    targets = np.concatenate([np.eye(10, dtype=np.float32)[y],
+                              np.full((pairs, 10), 0.1, np.float32)])
+    images, epoch_targets = [], []
+    for _ in range(epochs):
+        examples = np.concatenate([styled, touching_pairs(x, rng, pairs)])
+        order = rng.permutation(len(examples))
+        images.append(augment_digits(examples[order], rng))
+        epoch_targets.append(targets[order])
+    return scale_pixels(np.concatenate(images)), np.concatenate(epoch_targets)
 
 
 @dataclass
@@ -282,24 +372,25 @@ def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE
 
     keras.utils.set_random_seed(seed)
     (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, validation_fraction, seed)
-    batch_size = batch_size_for(len(x_fit))
-    steps_per_epoch = int(np.ceil(len(x_fit) / batch_size))
+    started = time.perf_counter()
+    x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
+    epoch_size = len(x_epochs) // epochs
+    batch_size = batch_size_for(epoch_size)
+    steps_per_epoch = int(np.ceil(epoch_size / batch_size))
     # Cosine decay over the whole budget: big steps first, fine-tuning steps by the last epoch.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, alpha=0.02,
                                                       decay_steps=steps_per_epoch * epochs)
     model = build_model(learning_rate=schedule)
-    stop_early = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
+    stop_early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                                restore_best_weights=True, verbose=verbose)
     epoch_started, epoch_seconds = [], []
     stopwatch = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: epoch_started.append(time.perf_counter()),
         on_epoch_end=lambda epoch, logs: epoch_seconds.append(time.perf_counter() - epoch_started[-1]))
-    started = time.perf_counter()
-    x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
     # Without shuffling, epoch k of fit() reads the k-th augmented copy.
     fitted = fit_interruptibly(model, x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
                                steps_per_epoch=steps_per_epoch, shuffle=False,
-                               validation_data=(scale_pixels(x_val), y_val),
+                               validation_data=(scale_pixels(x_val), one_hot(y_val)),
                                callbacks=[stop_early, stopwatch], verbose=verbose)
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
@@ -543,9 +634,10 @@ def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs
     x_mix = np.concatenate([x_mnist[picked], np.tile(x_samples, (repeats, 1, 1))])
     y_mix = np.concatenate([y_mnist[picked], np.tile(y_samples, repeats)])
     x_epochs, y_epochs = augmented_epochs(x_mix, y_mix, epochs, seed)
-    batch_size = batch_size_for(len(x_mix), largest=128)
+    batch_size = batch_size_for(len(x_epochs) // epochs, largest=128)
     fit_interruptibly(tuned, x_epochs, y_epochs, batch_size=batch_size, epochs=epochs,
-                      shuffle=False, steps_per_epoch=len(x_mix) // batch_size, verbose=verbose)
+                      shuffle=False, steps_per_epoch=len(x_epochs) // epochs // batch_size,
+                      verbose=verbose)
     return tuned
 
 
@@ -815,9 +907,15 @@ def paper_brightness(gray):
 
 
 INK_RATIO_RANGE = (0.55, 0.80)  # ink is at most 80% as bright as the paper around it
+PAPER = 200                     # the paper's brightness in a ratio image
 
 
-def binarize(gray, threshold=AUTO_THRESHOLD):
+def brightness_ratio(gray):
+    """Each pixel's brightness against the paper's around it: PAPER for paper, less for ink."""
+    return cv2.divide(gray, np.maximum(paper_brightness(gray), 1), scale=PAPER)
+
+
+def binarize(gray, threshold=AUTO_THRESHOLD, ratio=None):
     """White ink on black from dark ink on light paper.
 
     threshold 1-255: a fixed global threshold on the gray value.
@@ -827,9 +925,9 @@ def binarize(gray, threshold=AUTO_THRESHOLD):
     if threshold != AUTO_THRESHOLD:
         _, ink = cv2.threshold(gray, threshold - 1, 255, cv2.THRESH_BINARY_INV)
         return ink
-    ratio = cv2.divide(gray, np.maximum(paper_brightness(gray), 1), scale=200)
+    ratio = brightness_ratio(gray) if ratio is None else ratio
     otsu, _ = cv2.threshold(ratio, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    lowest, highest = (200 * r for r in INK_RATIO_RANGE)
+    lowest, highest = (PAPER * r for r in INK_RATIO_RANGE)
     _, ink = cv2.threshold(ratio, float(np.clip(otsu, lowest, highest)), 255,
                            cv2.THRESH_BINARY_INV)
     return ink
@@ -951,6 +1049,12 @@ def crop_to_ink(mask):
     return mask[y:y + h, x:x + w]
 
 
+def frame_like_mnist(image):
+    """A uint8 digit image (any size) framed as MNIST frames its digits, as uint8 28x28."""
+    framed = centre_by_mass(fit_into_box(crop_to_ink(image)).astype(np.float32))
+    return np.clip(framed, 0, 255).astype(np.uint8)
+
+
 def fit_into_box(mask, side=MNIST_BOX):
     """Scale so the longer side is `side` px, keeping the aspect ratio."""
     h, w = mask.shape
@@ -991,26 +1095,78 @@ class Preprocessed:
     model_input: object   # float32 28x28 in [0, 1], or None when the ROI holds no digit
 
 
-def ink_in(frame, box, threshold):
-    """The frame's `box` (x, y, w, h) as white ink on black; blank when too small to read.
+LINE_TILT_PX = 5        # printed lines are found even when they drift this much across a run
+LINE_WIDTH_PX = 7       # printed lines are thinner than this
+LINE_CONTRAST = 0.05    # ... and darker than the paper beside them by this share, at least
+
+
+def without_paper_lines(ink, ratio, length):
+    """The ink without the long straight lines of ruled or squared paper, a margin line or
+    a table's edge: anything straight, horizontal or vertical, and longer than `length`.
+
+    Lines are found by an opening with a long kernel (as in OpenCV's tutorial on extracting
+    horizontal and vertical lines). They are looked for in everything thin and a little
+    darker than the paper beside it (a black-hat), since a faint printed line is only partly
+    dark enough to pass for ink (the ink counts too: a line runs on through the strokes it
+    crosses), and on a copy thickened across the line, so that a sheet held a little askew
+    still shows its lines whole. Strokes that crossed a line are bridged where it was.
+    """
+    for along, across in (((length, 1), (1, LINE_TILT_PX)), ((1, length), (LINE_TILT_PX, 1))):
+        width = (1, LINE_WIDTH_PX) if across[0] == 1 else (LINE_WIDTH_PX, 1)
+        thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
+                                cv2.getStructuringElement(cv2.MORPH_RECT, width))
+        faint = cv2.threshold(thin, LINE_CONTRAST * PAPER, 255, cv2.THRESH_BINARY)[1]
+        thick = cv2.dilate(cv2.bitwise_or(faint, ink), cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        lines = cv2.morphologyEx(thick, cv2.MORPH_OPEN,
+                                 cv2.getStructuringElement(cv2.MORPH_RECT, along))
+        if not cv2.countNonZero(lines):
+            continue
+        rest = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+        bridge = (across[0] + 2, across[1] + 2)   # across the line, a little longer than it
+        bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE,
+                                   cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
+        ink = cv2.bitwise_or(rest, cv2.bitwise_and(bridged, lines))
+    return ink
+
+
+def ink_in(frame, box, threshold, line_length):
+    """The frame's `box` (x, y, w, h) as white ink on black, without printed lines longer
+    than `line_length`; blank when too small to read.
 
     Only the box is converted to gray: the rest of the frame is never looked at.
     """
     x, y, w, h = box
     if min(w, h) < MIN_ROI_SIDE:
         return np.zeros((max(h, 1), max(w, 1)), np.uint8)
-    return binarize(to_gray_uint8(np.asarray(frame)[y:y + h, x:x + w]), threshold)
+    gray = to_gray_uint8(np.asarray(frame)[y:y + h, x:x + w])
+    ratio = brightness_ratio(gray)
+    return without_paper_lines(binarize(gray, threshold, ratio), ratio, max(2, int(line_length)))
 
 
 def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ROI's ink and the 28x28 model input (None when there is no digit)."""
     roi = centered_roi(np.shape(frame), roi_fraction)
-    ink = ink_in(frame, roi, threshold)
+    # A digit's longest stroke (a 7's bar) spans at most ~60% of the ROI; a printed line more.
+    ink = ink_in(frame, roi, threshold, line_length=0.8 * roi[2])
     mask = select_digit(ink)
     return Preprocessed(roi, ink, None if mask is None else mnist_input_from_mask(mask))
 
 
+# --------------------------------------------------------------------------------------
+# Vision, number mode: a row of digits in a 3:1 band
+# --------------------------------------------------------------------------------------
+
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
+SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck
+FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
+ONE_DIGIT_WIDTH = 1.1   # a digit is at most this wide, in line heights (a wide 0)
+TWO_DIGITS_WIDTH = 0.75  # a blob narrower than this (in line heights) never holds two digits ...
+TWO_DIGITS_WIDER = 1.4  # ... unless it is this much wider than the line's typical digit
+CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, ends a number
+CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
+CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
+MERGE_DOUBT = 0.3       # the same for joining two pieces that each look like a whole digit
+STACKED_BONUS = 2.0     # for joining pieces stacked in the same columns: digits stand side by side
 
 
 def number_band(frame_shape, fraction=0.5):
@@ -1027,35 +1183,145 @@ def columns_overlap(a, b):
     return max(0, overlap) / max(1, min(a[2], b[2]))
 
 
-def digit_groups(components):
-    """Components gathered into digits: pieces stacked in the same columns belong together,
-    and a short piece (a broken-off bar) joins the digit whose columns it shares most."""
-    groups = []
-    for c in sorted(components, key=lambda c: c.x):
-        for group in groups:
-            if columns_overlap(union_box([p.box for p in group]), c.box) >= 0.5:
-                group.append(c)
+def rows_gap(a, b):
+    """Vertical distance between two boxes; negative when their rows overlap."""
+    return max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+
+
+@dataclass
+class Piece:
+    """Ink that belongs together: one or more components, with their box."""
+    components: list
+    box: tuple
+
+    @property
+    def area(self):
+        return sum(c.area for c in self.components)
+
+    def joined(self, other):
+        return Piece(self.components + other.components, union_box([self.box, other.box]))
+
+
+def pieces_of(components):
+    return [Piece([c], c.box) for c in components]
+
+
+def mask_of(labels, pieces):
+    """The 0/255 mask of the pieces' components, cropped to their common box."""
+    components = [c for p in pieces for c in p.components]
+    x, y, w, h = union_box([c.box for c in components])
+    crop = labels[y:y + h, x:x + w]
+    return np.where(np.isin(crop, [c.label for c in components]), 255, 0).astype(np.uint8)
+
+
+def pen_width(labels, components):
+    """The writing's stroke width in pixels, from all its ink (2 * area / perimeter)."""
+    if not components:
+        return 1.0
+    return max(1.0, stroke_width(mask_of(labels, pieces_of(components))))
+
+
+def is_speck(piece, pen):
+    """A dot, a speck of dirt or noise: no bigger than a few pen widths."""
+    return max(piece.box[2], piece.box[3]) <= SPECK_PENS * pen
+
+
+def is_flat(piece):
+    return piece.box[3] < FLAT_RATIO * piece.box[2]
+
+
+def stack_broken_strokes(pieces, pen):
+    """Join pieces stacked in the same columns with a small gap: a digit's broken stroke,
+    a 5's detached bar, a 7's crossbar. Side-by-side digits never share columns this much."""
+    joined = []
+    for piece in sorted(pieces, key=lambda p: p.box[1]):
+        for i, other in enumerate(joined):
+            near = rows_gap(piece.box, other.box) <= max(2 * pen, 0.25 * min(piece.box[3], other.box[3]))
+            if near and columns_overlap(piece.box, other.box) >= 0.6:
+                joined[i] = other.joined(piece)
                 break
         else:
-            groups.append([c])
-    tallest = max((union_box([p.box for p in g])[3] for g in groups), default=0)
-    for short in [g for g in groups if union_box([p.box for p in g])[3] < 0.6 * tallest]:
-        box = union_box([p.box for p in short])
-        others = [g for g in groups if g is not short]
-        overlaps = [columns_overlap(union_box([p.box for p in g]), box) for g in others]
-        if others and max(overlaps) > 0:
-            others[int(np.argmax(overlaps))].extend(short)
-            groups.remove(short)
-    return groups
+            joined.append(piece)
+    return joined
 
 
-def cut_columns(mask, height, most=3):
+def line_nearest_centre(pieces, band_height):
+    """The pieces on the line of writing nearest the band's centre line.
+
+    Pieces whose rows overlap make a line; rows above or below in the band are dropped.
+    """
+    lines = []
+    for piece in sorted(pieces, key=lambda p: p.box[1]):
+        if lines and rows_gap(union_box([p.box for p in lines[-1]]), piece.box) < 0:
+            lines[-1].append(piece)
+        else:
+            lines.append([piece])
+    centre = band_height / 2
+
+    def distance(line):
+        _, y, _, h = union_box([p.box for p in line])
+        return max(y - centre, centre - (y + h), 0), -sum(p.area for p in line)
+    return min(lines, key=distance) if lines else []
+
+
+@dataclass
+class LineSize:
+    """What a digit of this line looks like: its height and, but for 1s, its width."""
+    height: float
+    width: float
+
+
+def line_size(pieces):
+    """Most digits' height (a long tail or a small 0 does not set it) and typical width."""
+    height = float(np.percentile([p.box[3] for p in pieces], 75))
+    widths = [p.box[2] for p in pieces if p.box[2] >= 0.4 * p.box[3]] or [0.7 * height]
+    return LineSize(height, float(np.median(widths)))
+
+
+def nearest_cluster(pieces, size, band_width):
+    """The digits written together nearest the band's centre. A gap much wider than the
+    number's usual spacing ends it: beyond lies a paper's edge, or another number."""
+    gaps = [b.box[0] - (a.box[0] + a.box[2]) for a, b in zip(pieces, pieces[1:])]
+    widest = max(CLUSTER_GAP * size.height, 3 * float(np.median(gaps))) if gaps else 0
+    clusters = [[pieces[0]]]
+    for gap, piece in zip(gaps, pieces[1:]):
+        if gap > widest:
+            clusters.append([])
+        clusters[-1].append(piece)
+    centre = band_width / 2
+
+    def distance(cluster):
+        x, _, w, _ = union_box([p.box for p in cluster])
+        return max(x - centre, centre - (x + w), 0), -sum(p.area for p in cluster)
+    return min(clusters, key=distance)
+
+
+def attach_bars(pieces):
+    """A flat piece (a bar, a crossbar) joins the digit whose columns it shares most;
+    one that shares none (a dash, an underline) is not part of the number."""
+    digits = [p for p in pieces if not is_flat(p)]
+    for bar in (p for p in pieces if is_flat(p)):
+        overlaps = [columns_overlap(bar.box, d.box) for d in digits]
+        if overlaps and max(overlaps) > 0.3:
+            i = int(np.argmax(overlaps))
+            digits[i] = digits[i].joined(bar)
+    return digits
+
+
+@dataclass
+class Option:
+    """One way to read the row's pieces [start, stop) as digits: whole, joined or cut."""
+    start: int
+    stop: int
+    digits: list          # (box in band, 0/255 mask, later the 28x28 input) per digit
+    prior: float          # log-odds against this reading from its shape, before the model
+
+
+def cut_columns(mask, most=3):
     """Where a blob could be cut into two digits: its thinnest columns, well apart."""
     w = mask.shape[1]
-    if w < 0.8 * height:
-        return []  # too narrow to hold two digits
     ink_per_column = np.count_nonzero(mask, axis=0)
-    columns = sorted(range(int(0.15 * w), int(0.85 * w) + 1), key=lambda c: ink_per_column[c])
+    columns = sorted(range(int(0.2 * w), int(0.8 * w) + 1), key=lambda c: ink_per_column[c])
     cuts = []
     for column in columns:
         if all(abs(column - c) > 0.1 * w for c in cuts):
@@ -1076,70 +1342,93 @@ def ink_runs(column):
     return int(np.count_nonzero(np.diff(inked) == 1))
 
 
-@dataclass
-class Alternative:
-    pieces: list          # (box, mask or model input), left to right
-    prior: float          # log-odds against this reading before the model has a say
+def whole_prior(box, size):
+    """Against one digit as wide as two: nothing up to a wide 0, then steeply more."""
+    return max(0.0, box[2] / size.height - ONE_DIGIT_WIDTH) + \
+        max(0.0, box[2] / size.width - 1.6)
 
 
-def readings_of_blob(box, mask, digit_width):
-    """Every way to read one ink blob: as one digit, or cut in two where digits may touch.
+def cut_options(index, piece, mask, size):
+    """A blob too wide for one digit of this line, cut in two where digits may touch.
 
-    The model decides between them (recognition-based segmentation), helped by priors from
-    the shape: a blob much wider than the number's typical digit (`digit_width`) is unlikely
-    to be one digit, and digits that merely touch are cut through a single stroke, where a
-    cut through one digit (a 0) crosses two.
+    Digits that merely touch are cut through a single stroke; a cut through one digit
+    (a 0) crosses two.
     """
-    x, y, w, h = box
-    alternatives = [Alternative([(box, mask)], 3.0 * max(0.0, w / digit_width - 1.35))]
-    for cut in cut_columns(mask, h):
+    x, y, w, h = piece.box
+    if w < TWO_DIGITS_WIDTH * size.height and w < TWO_DIGITS_WIDER * size.width:
+        return []
+    options = []
+    for cut in cut_columns(mask):
         left, right = mask[:, :cut], mask[:, cut:]
         # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
-        if min(ink_height(left), ink_height(right)) >= 0.6 * h:
-            alternatives.append(Alternative([((x, y, cut, h), left), ((x + cut, y, w - cut, h), right)],
-                                            0.4 * max(0, ink_runs(mask[:, cut]) - 1)))
-    return alternatives
+        if min(ink_height(left), ink_height(right)) >= 0.5 * h:
+            options.append(Option(index, index + 1, [((x, y, cut, h), left),
+                                                     ((x + cut, y, w - cut, h), right)],
+                                  CUT_DOUBT + CUT_STROKE_DOUBT * max(0, ink_runs(mask[:, cut]) - 1)))
+    return options
+
+
+def may_join(a, b, pen, size):
+    """Two neighbours that could be one digit: sharing columns, or touching, and not too wide."""
+    close = columns_overlap(a.box, b.box) > 0.2 or b.box[0] - (a.box[0] + a.box[2]) <= pen
+    return close and union_box([a.box, b.box])[2] <= ONE_DIGIT_WIDTH * size.height
+
+
+def looks_whole(piece, size):
+    """Tall enough to be a digit on its own."""
+    return piece.box[3] >= 0.6 * size.height
+
+
+def number_options(labels, pieces, pen, size):
+    """Every way to read each piece or pair of neighbouring pieces, for the reader to choose."""
+    options = []
+    for i, piece in enumerate(pieces):
+        mask = mask_of(labels, [piece])
+        options.append(Option(i, i + 1, [(piece.box, mask)], whole_prior(piece.box, size)))
+        options += cut_options(i, piece, mask, size)
+        if i + 1 < len(pieces) and may_join(piece, pieces[i + 1], pen, size):
+            pair = piece.joined(pieces[i + 1])
+            doubt = MERGE_DOUBT if looks_whole(piece, size) and looks_whole(pieces[i + 1], size) else 0.0
+            stacked = STACKED_BONUS * max(0.0, columns_overlap(piece.box, pieces[i + 1].box) - 0.3)
+            options.append(Option(i, i + 2, [(pair.box, mask_of(labels, [pair]))],
+                                  doubt - stacked + whole_prior(pair.box, size)))
+    return options
 
 
 def segment_number(ink):
-    """The digits of a number in `ink`, left to right: one list of alternatives per blob."""
+    """The row of digits in `ink`: (number of pieces, every Option to read them)."""
     labels, components = ink_components(ink)
-    speck = max(4, 0.0004 * ink.shape[0] * ink.shape[1])
-    groups = digit_groups([c for c in components if c.area >= speck])
-    boxes = [union_box([c.box for c in group]) for group in groups]
-    tallest = max((b[3] for b in boxes), default=0)
-    kept = [(group, box) for group, box in zip(groups, boxes)
-            if box[3] >= max(0.45 * tallest, 0.2 * ink.shape[0]) and box[2] <= 8 * box[3]]
-    # Specks, dots and dashes are gone; the typical digit's width is the blobs' median,
-    # within the proportions of handwritten digits.
-    digit_width = float(np.clip(np.median([b[2] for _, b in kept]) if kept else 1,
-                                0.7 * tallest, 0.9 * tallest)) if kept else 1.0
-    blobs = []
-    for group, (x, y, w, h) in kept:
-        crop = labels[y:y + h, x:x + w]
-        mask = np.where(np.isin(crop, [c.label for c in group]), 255, 0).astype(np.uint8)
-        blobs.append(readings_of_blob((x, y, w, h), mask, digit_width))
-    return blobs
+    pen = pen_width(labels, components)
+    pieces = [p for p in pieces_of(components) if not is_speck(p, pen)]
+    pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), ink.shape[0])
+    if not pieces:
+        return 0, []
+    pieces = sorted(attach_bars(pieces), key=lambda p: p.box[0] + p.box[2] / 2)
+    if not pieces:
+        return 0, []
+    size = line_size(pieces)
+    pieces = nearest_cluster(pieces, size, ink.shape[1])
+    return len(pieces), number_options(labels, pieces, pen, size)
 
 
 @dataclass
 class NumberPreprocessed:
     roi: tuple            # the band (x, y, w, h) in the frame
     ink: np.ndarray
-    blobs: list           # per ink blob, its Alternatives with (box in band, 28x28 input) pieces
-
-    @property
-    def model_input(self):  # for the overlay's inset: the first blob read whole
-        return self.blobs[0][0].pieces[0][1] if self.blobs else None
+    pieces: int           # how many pieces of ink the row was split into
+    options: list         # Options, their digits as (box in band, 28x28 model input)
+    model_input: object = None  # the inset shows the band's ink only
 
 
 def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
-    """Frame -> the digits in the centred band, left to right, as 28x28 model inputs."""
+    """Frame -> the ways to read the row of digits in the centred band, as model inputs."""
     band = number_band(np.shape(frame), roi_fraction)
-    ink = ink_in(frame, band, threshold)
-    blobs = [[Alternative([(box, mnist_input_from_mask(mask)) for box, mask in a.pieces], a.prior)
-              for a in alternatives] for alternatives in segment_number(ink)]
-    return NumberPreprocessed(band, ink, blobs)
+    # A row of digits is written across the band; a printed line crosses it from end to end.
+    ink = ink_in(frame, band, threshold, line_length=band[3])
+    count, options = segment_number(ink)
+    for option in options:
+        option.digits = [(box, mnist_input_from_mask(mask)) for box, mask in option.digits]
+    return NumberPreprocessed(band, ink, count, options)
 
 
 # --------------------------------------------------------------------------------------
@@ -1163,6 +1452,18 @@ def same_digit(a, b, min_overlap=0.6):
     ink_a, ink_b = a > 0.3, b > 0.3
     union = np.count_nonzero(ink_a | ink_b)
     return union == 0 or np.count_nonzero(ink_a & ink_b) / union >= min_overlap
+
+
+def best_reading(count, options, scores):
+    """The options that cover pieces [0, count) with the highest total score (dynamic
+    programming over the row, left to right): [(option, its digit probabilities)]."""
+    best = {0: (0.0, [])}
+    for stop in range(1, count + 1):
+        ways = [(best[o.start][0] + scores[id(o)][0], best[o.start][1] + [o]) for o in options
+                if o.stop == stop and o.start in best]
+        if ways:
+            best[stop] = max(ways, key=lambda way: way[0])
+    return best.get(count, (0.0, []))[1]
 
 
 class DigitReader:
@@ -1192,27 +1493,26 @@ class DigitReader:
         confidence = float(average[digit])
         return Reading(digit, confidence, confidence < self.min_confidence)
 
-    def read_number(self, blobs):
-        """One Reading per digit of a number, every candidate in a single batched model call.
+    def read_number(self, preprocessed):
+        """One Reading per digit of the row, every option's digits in a single model call.
 
-        Each blob is read the way that scores best: the mean log-probability of its pieces'
-        answers, minus the reading's shape prior.
+        The row is read the way that scores best: the sum of its digits' log-probabilities
+        minus the options' shape priors (recognition-based segmentation).
         """
-        inputs = [x for alternatives in blobs for a in alternatives for _, x in a.pieces]
+        options = preprocessed.options
+        inputs = [x for option in options for _, x in option.digits]
         if not inputs:
             return []
         answers = iter(self.model.probabilities(np.stack(inputs)))
+        scored = {}
+        for option in options:
+            probabilities = [next(answers) for _ in option.digits]
+            score = sum(float(np.log(p.max() + 1e-9)) for p in probabilities) - option.prior
+            scored[id(option)] = (score, probabilities)
         readings = []
-        for alternatives in blobs:
-            scored = []
-            for a in alternatives:
-                probs = [next(answers) for _ in a.pieces]
-                score = float(np.mean([np.log(p.max() + 1e-9) for p in probs])) - a.prior
-                scored.append((score, a, probs))
-            _, best, probs = max(scored, key=lambda entry: entry[0])
-            readings += [Reading(int(p.argmax()), float(p.max()),
-                                 float(p.max()) < self.min_confidence, box)
-                         for (box, _), p in zip(best.pieces, probs)]
+        for option in best_reading(preprocessed.pieces, options, scored):
+            readings += [Reading(int(p.argmax()), float(p.max()), float(p.max()) < self.min_confidence,
+                                 box) for (box, _), p in zip(option.digits, scored[id(option)][1])]
         return readings
 
     def is_new_digit(self, model_input, current):
@@ -1522,7 +1822,7 @@ def read_frame(frame, reader, roi_fraction, threshold, multi=False):
     """The whole per-frame pipeline, preprocessing and inference: (preprocessed, answer)."""
     if multi:
         preprocessed = preprocess_number(frame, roi_fraction, threshold)
-        return preprocessed, reader.read_number(preprocessed.blobs)
+        return preprocessed, reader.read_number(preprocessed)
     preprocessed = preprocess_frame(frame, roi_fraction, threshold)
     return preprocessed, reader.read(preprocessed.model_input)
 

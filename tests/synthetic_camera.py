@@ -284,3 +284,135 @@ def write_user_samples(folder, to_model_input, per_digit=20, seed=9):
         for i in range(per_digit):
             x = to_model_input(styled_digit_mask(digit, rng))
             cv2.imwrite(str(target / f"{i:03d}.png"), np.round(x * 255).astype(np.uint8))
+
+
+# --- Harder numbers: as real hands write them, on real paper ---------------------------
+
+INKS = {  # how much of the light each ink lets through, per channel (B, G, R)
+    "black": (0.25, 0.25, 0.25), "blue": (0.75, 0.35, 0.2), "red": (0.3, 0.3, 0.85)}
+PAPERS = {"white": (1.0, 1.0, 1.0), "yellow": (0.55, 0.95, 1.0)}
+
+
+def digit_crop(image):
+    ys, xs = np.nonzero(image > 30)
+    return image[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
+
+
+def handwritten_row(images, rng, line=48, short_share=0.35, touching=0.25, thin=False):
+    """MNIST digits written as a person writes a number: alpha in [0, 1] on a baseline.
+
+    Within the row, digit heights run from about half the line to the full line (a
+    short 0 beside a tall 7), widths vary naturally, and gaps run from touching to wide.
+    """
+    glyphs = []
+    for image in images:
+        crop = digit_crop(image)
+        height = line * (rng.uniform(0.5, 0.7) if rng.random() < short_share else rng.uniform(0.85, 1.0))
+        scale = height / crop.shape[0]
+        width = max(2, int(round(crop.shape[1] * scale * rng.uniform(0.85, 1.15))))
+        glyph = cv2.resize(crop, (width, max(2, int(round(height)))), interpolation=cv2.INTER_CUBIC)
+        if thin:  # a fine pen: only the core of the stroke
+            glyph = np.clip((glyph - 0.55) * 3.0, 0, 1)
+        glyphs.append(np.clip(glyph, 0, 1))
+    canvas = np.zeros((line + 16, sum(g.shape[1] for g in glyphs) + line * len(glyphs) + 16), np.float32)
+    x = 8
+    for glyph in glyphs:
+        h, w = glyph.shape
+        bottom = 8 + line + int(rng.integers(-2, 3))   # short digits sit on the baseline too
+        region = canvas[bottom - h:bottom, x:x + w]
+        np.maximum(region, glyph, out=region)
+        gap = int(rng.integers(-1, 2)) if rng.random() < touching else int(rng.uniform(0.08, 0.6) * line)
+        x += w + gap
+    return canvas[:, :x + 8]
+
+
+def paper_lines(shape, rng, kind, spacing):
+    """Printed lines of ruled or squared paper, as the share of light they let through."""
+    h, w = shape
+    through = np.ones((h, w), np.float32)
+    darkness = rng.uniform(0.12, 0.25)
+    offset, tilt = rng.uniform(0, spacing), np.tan(np.deg2rad(rng.uniform(-1.0, 1.0)))
+    step = spacing if kind == "ruled" else spacing / 2
+    for y in np.arange(offset - step - abs(tilt) * w, h + abs(tilt) * w, step):
+        cv2.line(through, (0, int(y)), (w, int(y + tilt * w)), 1 - darkness, int(rng.integers(1, 3)))
+    if kind == "squared":
+        for x in np.arange(rng.uniform(0, step), w, step):
+            cv2.line(through, (int(x), 0), (int(x - tilt * h), h), 1 - darkness, 1)
+    else:  # the margin line of a notebook page, somewhere in the frame
+        x = int(rng.uniform(0.05, 0.95) * w)
+        cv2.line(through, (x, 0), (x, h), 1 - 1.5 * darkness, 2)
+    return cv2.GaussianBlur(through, (0, 0), 0.7)
+
+
+@dataclass
+class HardNumber:
+    number: str
+    rows: list            # alpha of the row in the band, then rows above and below
+    ink: tuple
+    paper: tuple
+    lines: str            # "plain", "ruled" or "squared"
+    faint: bool
+
+
+def hard_number(x_test, y_test, rng):
+    digits = int(rng.integers(2, 7))
+    picked = rng.choice(len(x_test), size=digits, replace=False)
+    thin = rng.random() < 0.25
+    rows = [handwritten_row(x_test[picked], rng, thin=thin)]
+    for _ in range(int(rng.integers(0, 3))):  # other rows of the sheet, above or below
+        others = rng.choice(len(x_test), size=int(rng.integers(2, 7)), replace=False)
+        rows.append(handwritten_row(x_test[others], rng, thin=thin))
+    return HardNumber("".join(str(int(y_test[i])) for i in picked), rows,
+                      INKS[str(rng.choice(list(INKS)))],
+                      PAPERS["yellow" if rng.random() < 0.2 else "white"],
+                      str(rng.choice(["plain", "ruled", "squared"])), rng.random() < 0.25)
+
+
+def hard_number_frame(item, rng, size=FRAME_SIZE):
+    """One frame: the number's row centred in the band, other rows above and below it."""
+    width, height = size
+    band_h = int(min(min(width, height) * ROI_FRACTION, 0.9 * width / 3))
+    band_w = 3 * band_h
+    row = item.rows[0]
+    scale = min(rng.uniform(0.45, 0.6) * band_h / row.shape[0], 0.9 * band_w / row.shape[1])
+    spacing = row.shape[0] * scale * rng.uniform(1.15, 1.5)
+    alpha = np.zeros((height, width), np.float32)
+    centre = (width / 2 + rng.uniform(-0.03, 0.03) * band_w, height / 2 + rng.uniform(-0.05, 0.05) * band_h)
+    for i, other in enumerate(item.rows):
+        side = 0 if i == 0 else (-1) ** i * ((i + 1) // 2)
+        matrix = cv2.getRotationMatrix2D((other.shape[1] / 2, other.shape[0] / 2), rng.uniform(-2, 2), scale)
+        matrix[:, 2] += (centre[0] - other.shape[1] / 2 + (rng.uniform(-0.2, 0.2) * band_w if i else 0),
+                         centre[1] - other.shape[0] / 2 + side * spacing)
+        placed = cv2.warpAffine(other, matrix, size, flags=cv2.INTER_LINEAR)
+        np.maximum(alpha, placed, out=alpha)
+    scene = random_scene(rng, width, height)
+    through = np.ones((height, width), np.float32)
+    if item.lines != "plain":
+        through = paper_lines((height, width), rng, item.lines, spacing)
+    ink = np.array(item.ink, np.float32)
+    if item.faint:
+        ink = 1 - (1 - ink) * rng.uniform(0.45, 0.65)
+    channels = []
+    for c in range(3):
+        light = scene.light * item.paper[c] * through * (1 - alpha * (1 - ink[c]))
+        light = cv2.GaussianBlur(light, (0, 0), sigmaX=rng.uniform(0.6, 1.2))
+        noise = np.empty_like(light)
+        cv2.randn(noise, 0.0, float(rng.uniform(2.0, 5.0)))
+        channels.append(cv2.convertScaleAbs(light + noise))
+    return cv2.merge(channels)
+
+
+def hard_number_video(path, mnist_npz, count=100, seed=11, hold=2, fps=15, size=FRAME_SIZE):
+    """A camera-like MJPG video of numbers written as real hands write them; the numbers."""
+    rng = np.random.default_rng(seed)
+    with np.load(mnist_npz) as data:
+        x_test, y_test = data["x_test"], data["y_test"]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    numbers = []
+    for _ in range(count):
+        item = hard_number(x_test, y_test, rng)
+        for _ in range(hold):
+            writer.write(hard_number_frame(item, rng, size))
+            numbers.append(item.number)
+    writer.release()
+    return numbers
