@@ -34,6 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")  # our own one-line messages say what went wrong
+if sys.platform == "win32":
+    # Media Foundation's hardware transforms make many webcams take seconds to a minute to
+    # open (opencv#17687, #26495; the fix of opencv#20327). Read when cv2 loads, so set here.
+    os.environ.setdefault("OPENCV_VIDEOIO_MSMF_ENABLE_HW_TRANSFORMS", "0")
 
 import cv2
 import numpy as np
@@ -164,7 +168,8 @@ def load_mnist(data_path=None):
 
 
 def scale_pixels(images):
-    return images.astype("float32") / 255.0
+    # Into a float32 array made up front: 20x faster than astype() on a training set's epochs.
+    return np.divide(images, np.float32(255), out=np.empty(np.shape(images), np.float32))
 
 
 def one_hot(labels):
@@ -257,11 +262,34 @@ def neighbourhood(images, reduce):
                           padded[:, :-1, :-1]])
 
 
+ELASTIC_ALPHA = 30.0    # elastic distortion (Simard et al. 2003): displacement scale, px ...
+ELASTIC_SIGMA = 4.0     # ... and smoothness of the random displacement field, px
+ELASTIC_FIELDS = 2000   # a bank of fields, each used for many images
+
+
+def elastic_fields(rng, count):
+    """Smooth random displacement fields (count, 2, 28, 28): the wobble of a hand's stroke."""
+    noise = rng.uniform(-1, 1, (count * 2, 28, 28)).astype(np.float32)
+    smooth = [cv2.GaussianBlur(field, (0, 0), ELASTIC_SIGMA) for field in noise]
+    return ELASTIC_ALPHA * np.stack(smooth).reshape(count, 2, 28, 28)
+
+
 def augment_digits(images, rng, stroke_change=0.3):
-    """Camera-like variants of 28x28 uint8 digits: tilt, size, width, position and stroke."""
+    """Camera-like variants of 28x28 uint8 digits: tilt, size, width, position, an elastic
+    wobble and the stroke's width, in one remap per image."""
     matrices = random_affines(rng, len(images))
-    warped = np.stack([cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR)
-                       for image, matrix in zip(images, matrices)])
+    fields = elastic_fields(rng, min(ELASTIC_FIELDS, len(images)))
+    picks = rng.integers(0, len(fields), len(images))
+    grid_x, grid_y = np.meshgrid(np.arange(28, dtype=np.float32), np.arange(28, dtype=np.float32))
+    warped = np.empty_like(images)
+    for i, (image, matrix) in enumerate(zip(images, matrices)):
+        # Where each output pixel comes from: the inverse affine map of the wobbled grid.
+        inverse = cv2.invertAffineTransform(matrix)
+        dx, dy = fields[picks[i]]
+        x, y = grid_x + dx, grid_y + dy
+        map_x = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]
+        map_y = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
+        warped[i] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
     stroke = rng.random(len(images))
     thicker, thinner = stroke < stroke_change / 2, (stroke >= stroke_change / 2) & (stroke < stroke_change)
     warped[thicker] = neighbourhood(warped[thicker], np.maximum)
@@ -270,6 +298,7 @@ def augment_digits(images, rng, stroke_change=0.3):
 
 
 STYLE_SHARE = 0.3       # of the 7s crossed and of the 1s flagged: styles MNIST rarely shows
+CAMERA_SHARE = 0.5      # of the digits framed as the live path frames what the camera sees
 PAIR_SHARE = 0.1        # "two digits at once" examples, beside the digits of an epoch
 
 
@@ -279,16 +308,18 @@ def ink_extent(image):
 
 
 def with_crossbar(image, rng):
-    """A 7 as much of Europe writes it: a short bar across the stem at mid-height."""
+    """A 7 as much of Europe writes it: a short bar across the stem near mid-height."""
     ys, xs = ink_extent(image)
-    row = int(ys.min() + rng.uniform(0.45, 0.6) * (ys.max() - ys.min()))
+    height = ys.max() - ys.min()
+    row = int(ys.min() + rng.uniform(0.4, 0.65) * height)
     stem = xs[ys == row]
     if not len(stem):
         return image
-    half = rng.uniform(0.2, 0.3) * (ys.max() - ys.min())
+    centre = stem.mean() + rng.uniform(-0.15, 0.1) * height
+    half, tilt = rng.uniform(0.15, 0.3) * height, rng.uniform(-0.1, 0.1) * height
     crossed = image.copy()
-    cv2.line(crossed, (int(stem.mean() - half), row), (int(stem.mean() + half), row), 255, 2,
-             cv2.LINE_AA)
+    cv2.line(crossed, (int(centre - half), int(row + tilt)), (int(centre + half), int(row - tilt)),
+             255, int(rng.integers(1, 3)), cv2.LINE_AA)
     return crossed
 
 
@@ -309,13 +340,41 @@ def with_flag(image, rng):
     return flagged
 
 
+def with_curled_tail(image, rng):
+    """A 9 whose tail curls back to the left at the bottom."""
+    ys, xs = ink_extent(image)
+    bottom, height = int(np.argmax(ys)), ys.max() - ys.min()
+    start = (int(xs[bottom]), int(ys[bottom]))
+    middle = (int(start[0] - rng.uniform(0.15, 0.25) * height), int(start[1] + rng.uniform(0, 0.05) * height))
+    end = (int(middle[0] - rng.uniform(0.08, 0.15) * height), int(middle[1] - rng.uniform(0.1, 0.25) * height))
+    curled = image.copy()
+    thickness = int(rng.integers(1, 3))
+    cv2.line(curled, start, middle, 255, thickness, cv2.LINE_AA)
+    cv2.line(curled, middle, end, 255, thickness, cv2.LINE_AA)
+    return curled
+
+
 def with_styles(x, y, rng):
-    """MNIST with a share of its 7s crossed and its 1s flagged, framed again as MNIST is."""
+    """MNIST with a share of its 7s crossed, its 1s flagged and its 9s curled, framed again
+    as MNIST is; and a share of all digits framed as the camera's are."""
     styled = x.copy()
-    for digit, restyle in ((7, with_crossbar), (1, with_flag)):
+    for digit, restyle in ((7, with_crossbar), (1, with_flag), (9, with_curled_tail)):
         for i in np.flatnonzero((y == digit) & (rng.random(len(y)) < STYLE_SHARE)):
             styled[i] = frame_like_mnist(restyle(x[i], rng))
+    for i in np.flatnonzero(rng.random(len(y)) < CAMERA_SHARE):
+        styled[i] = as_the_camera_sees(styled[i], rng)
     return styled
+
+
+def as_the_camera_sees(image, rng):
+    """An MNIST digit as the live path hands it to the model: written large, binarized
+    (a finer or a bolder pen), then stroke-normalised and framed by mnist_input_from_mask."""
+    large = cv2.resize(image, None, fx=rng.uniform(3, 6), fy=rng.uniform(3, 6),
+                       interpolation=cv2.INTER_CUBIC)
+    mask = cv2.threshold(large, rng.uniform(50, 200), 255, cv2.THRESH_BINARY)[1]
+    if not cv2.countNonZero(mask):
+        return image
+    return np.round(mnist_input_from_mask(mask) * 255).astype(np.uint8)
 
 
 def touching_pairs(x, rng, count):
@@ -338,18 +397,17 @@ def touching_pairs(x, rng, count):
 def augmented_epochs(x, y, epochs, seed):
     """`epochs` freshly shuffled and augmented copies of (x, y), one after the other, each
     with PAIR_SHARE "two digits" examples mixed in; targets are one-hot, uniform for pairs.
+    Styles, camera framing and pairs are made once; tilt, size and stroke every epoch.
 
     Made up front in one vectorised pass: fitting plain arrays runs twice as fast here as
     feeding Keras from a Python generator or PyDataset, which fight the trainer for 2 cores.
     """
     rng = np.random.default_rng(seed)
-    styled = with_styles(x, y, rng)
-    pairs = max(1, int(PAIR_SHARE * len(x)))
-    targets = np.concatenate([np.eye(10, dtype=np.float32)[y],
-                              np.full((pairs, 10), 0.1, np.float32)])
+    examples = np.concatenate([with_styles(x, y, rng),
+                               touching_pairs(x, rng, max(1, int(PAIR_SHARE * len(x))))])
+    targets = np.concatenate([one_hot(y), np.full((len(examples) - len(y), 10), 0.1, np.float32)])
     images, epoch_targets = [], []
     for _ in range(epochs):
-        examples = np.concatenate([styled, touching_pairs(x, rng, pairs)])
         order = rng.permutation(len(examples))
         images.append(augment_digits(examples[order], rng))
         epoch_targets.append(targets[order])
@@ -376,7 +434,7 @@ def train_model(x_train, y_train, epochs=10, seed=0, learning_rate=LEARNING_RATE
     x_epochs, y_epochs = augmented_epochs(x_fit, y_fit, epochs, seed)
     epoch_size = len(x_epochs) // epochs
     batch_size = batch_size_for(epoch_size)
-    steps_per_epoch = int(np.ceil(epoch_size / batch_size))
+    steps_per_epoch = epoch_size // batch_size
     # Cosine decay over the whole budget: big steps first, fine-tuning steps by the last epoch.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, alpha=0.02,
                                                       decay_steps=steps_per_epoch * epochs)
@@ -1086,13 +1144,20 @@ def mnist_input_from_mask(mask):
 
 
 MIN_ROI_SIDE = 16
+# The ROI is read at most this size, and the number band at most this tall: their sizes in
+# a 640x480 frame. A digit a few hundred pixels tall gains nothing over one of ~100 for a
+# 20x20 MNIST box, and reading then costs the same at any camera resolution.
+WORK_SIDE = 240
+WORK_BAND_HEIGHT = 192
+AVERAGE_ALL_UP_TO = 3   # a box up to this many times the working size is averaged whole
 
 
 @dataclass
 class Preprocessed:
     roi: tuple            # (x, y, w, h) in the frame
-    ink: np.ndarray       # binarized ROI, white ink on black (uint8 0/255)
+    ink: np.ndarray       # binarized ROI at working size, white ink on black (uint8 0/255)
     model_input: object   # float32 28x28 in [0, 1], or None when the ROI holds no digit
+    scale: float = 1.0    # frame pixels per ink pixel
 
 
 LINE_TILT_PX = 5        # printed lines are found even when they drift this much across a run
@@ -1100,9 +1165,9 @@ LINE_WIDTH_PX = 7       # printed lines are thinner than this
 LINE_CONTRAST = 0.05    # ... and darker than the paper beside them by this share, at least
 
 
-def without_paper_lines(ink, ratio, length):
+def without_paper_lines(ink, ratio, lengths):
     """The ink without the long straight lines of ruled or squared paper, a margin line or
-    a table's edge: anything straight, horizontal or vertical, and longer than `length`.
+    a table's edge: anything straight and longer than `lengths` (horizontal, vertical).
 
     Lines are found by an opening with a long kernel (as in OpenCV's tutorial on extracting
     horizontal and vertical lines). They are looked for in everything thin and a little
@@ -1111,7 +1176,8 @@ def without_paper_lines(ink, ratio, length):
     crosses), and on a copy thickened across the line, so that a sheet held a little askew
     still shows its lines whole. Strokes that crossed a line are bridged where it was.
     """
-    for along, across in (((length, 1), (1, LINE_TILT_PX)), ((1, length), (LINE_TILT_PX, 1))):
+    horizontal, vertical = (max(2, int(length)) for length in lengths)
+    for along, across in (((horizontal, 1), (1, LINE_TILT_PX)), ((1, vertical), (LINE_TILT_PX, 1))):
         width = (1, LINE_WIDTH_PX) if across[0] == 1 else (LINE_WIDTH_PX, 1)
         thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
                                 cv2.getStructuringElement(cv2.MORPH_RECT, width))
@@ -1129,27 +1195,47 @@ def without_paper_lines(ink, ratio, length):
     return ink
 
 
-def ink_in(frame, box, threshold, line_length):
-    """The frame's `box` (x, y, w, h) as white ink on black, without printed lines longer
-    than `line_length`; blank when too small to read.
+def working_gray(frame, box, largest):
+    """The frame's `box` as 8-bit gray, its height scaled down to at most `largest`; and
+    the scale (frame pixels per returned pixel).
 
-    Only the box is converted to gray: the rest of the frame is never looked at.
+    Only the box is looked at. Up to a 1080p camera's ROI it is averaged down (INTER_AREA);
+    a larger one is first sampled down to twice the working size (a cost that grows with
+    the output, not the input), then averaged, so that thin strokes stay. The gray
+    conversion comes last, on the small image.
     """
     x, y, w, h = box
+    crop = np.asarray(frame)[y:y + h, x:x + w]
+    scale = h / largest
+    if scale <= 1:
+        return to_gray_uint8(crop), 1.0
+    size = (max(1, round(w / scale)), largest)
+    if scale > AVERAGE_ALL_UP_TO:
+        crop = cv2.resize(crop, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    return to_gray_uint8(cv2.resize(crop, size, interpolation=cv2.INTER_AREA)), scale
+
+
+def ink_in(frame, box, threshold, largest, line_lengths):
+    """The frame's `box` (x, y, w, h) at working size (height at most `largest`) as white
+    ink on black, without printed lines longer than `line_lengths` (shares of its width and
+    height); blank when too small to read. Returns (ink, frame pixels per ink pixel)."""
+    x, y, w, h = box
     if min(w, h) < MIN_ROI_SIDE:
-        return np.zeros((max(h, 1), max(w, 1)), np.uint8)
-    gray = to_gray_uint8(np.asarray(frame)[y:y + h, x:x + w])
+        return np.zeros((max(h, 1), max(w, 1)), np.uint8), 1.0
+    gray, scale = working_gray(frame, box, largest)
     ratio = brightness_ratio(gray)
-    return without_paper_lines(binarize(gray, threshold, ratio), ratio, max(2, int(line_length)))
+    lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
+    return without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths), scale
 
 
 def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ROI's ink and the 28x28 model input (None when there is no digit)."""
     roi = centered_roi(np.shape(frame), roi_fraction)
-    # A digit's longest stroke (a 7's bar) spans at most ~60% of the ROI; a printed line more.
-    ink = ink_in(frame, roi, threshold, line_length=0.8 * roi[2])
+    # A digit's longest stroke (a 7's bar) spans at most ~60% of the ROI, a printed line all
+    # of it; a 1 may be nearly as tall as the ROI, so only lines right across it go.
+    ink, scale = ink_in(frame, roi, threshold, WORK_SIDE, line_lengths=(0.8, 1.0))
     mask = select_digit(ink)
-    return Preprocessed(roi, ink, None if mask is None else mnist_input_from_mask(mask))
+    return Preprocessed(roi, ink, None if mask is None else mnist_input_from_mask(mask), scale)
 
 
 # --------------------------------------------------------------------------------------
@@ -1166,7 +1252,11 @@ CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, e
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
 CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
 MERGE_DOUBT = 0.3       # the same for joining two pieces that each look like a whole digit
+SIDE_BY_SIDE_DOUBT = 1.5  # ... and for joining two pieces that stand apart, side by side
 STACKED_BONUS = 2.0     # for joining pieces stacked in the same columns: digits stand side by side
+MARK_HEIGHT = 0.35      # a narrow stroke shorter than this (in line heights) is a comma, no 1
+MARK_DOUBT = 2.0        # against reading such a mark as a digit ...
+SKIP_DOUBT = 0.5        # ... and against leaving it out
 
 
 def number_band(frame_shape, fraction=0.5):
@@ -1317,13 +1407,16 @@ class Option:
     prior: float          # log-odds against this reading from its shape, before the model
 
 
-def cut_columns(mask, most=3):
-    """Where a blob could be cut into two digits: its thinnest columns, well apart."""
+def cut_columns(mask, pen, most=4):
+    """Where a blob could be cut into two digits: the columns where the least ink crosses,
+    against the columns around them (a pen width either side), and well apart."""
     w = mask.shape[1]
     ink_per_column = np.count_nonzero(mask, axis=0)
-    columns = sorted(range(int(0.2 * w), int(0.8 * w) + 1), key=lambda c: ink_per_column[c])
+    reach = max(1, int(pen / 2))
+    valleys = [c for c in range(int(0.2 * w), int(0.8 * w) + 1)
+               if ink_per_column[c] == ink_per_column[max(0, c - reach):c + reach + 1].min()]
     cuts = []
-    for column in columns:
+    for column in sorted(valleys, key=lambda c: ink_per_column[c]):
         if all(abs(column - c) > 0.1 * w for c in cuts):
             cuts.append(column)
         if len(cuts) == most:
@@ -1348,7 +1441,31 @@ def whole_prior(box, size):
         max(0.0, box[2] / size.width - 1.6)
 
 
-def cut_options(index, piece, mask, size):
+def split_at(mask, cut):
+    """A blob's mask cut in two at column `cut`, as two full-size masks.
+
+    A vertical cut leaves the tip of a stroke that reached across it on the wrong side: a
+    small fragment cut off from its half's main body goes back to the other half.
+    """
+    left, right = mask.copy(), mask.copy()
+    left[:, cut:], right[:, :cut] = 0, 0
+    for half, other in ((left, right), (right, left)):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(half, connectivity=8)
+        if count > 2:
+            main_body = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            for label in range(1, count):
+                if label != main_body and stats[label, cv2.CC_STAT_AREA] < 0.3 * stats[main_body, cv2.CC_STAT_AREA]:
+                    fragment = labels == label
+                    other[fragment], half[fragment] = 255, 0
+    return left, right
+
+
+def box_of(mask, origin):
+    x, y, w, h = cv2.boundingRect(cv2.findNonZero(mask))
+    return origin[0] + x, origin[1] + y, w, h
+
+
+def cut_options(index, piece, mask, pen, size):
     """A blob too wide for one digit of this line, cut in two where digits may touch.
 
     Digits that merely touch are cut through a single stroke; a cut through one digit
@@ -1358,19 +1475,25 @@ def cut_options(index, piece, mask, size):
     if w < TWO_DIGITS_WIDTH * size.height and w < TWO_DIGITS_WIDER * size.width:
         return []
     options = []
-    for cut in cut_columns(mask):
-        left, right = mask[:, :cut], mask[:, cut:]
+    for cut in cut_columns(mask, pen):
+        left, right = split_at(mask, cut)
         # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
         if min(ink_height(left), ink_height(right)) >= 0.5 * h:
-            options.append(Option(index, index + 1, [((x, y, cut, h), left),
-                                                     ((x + cut, y, w - cut, h), right)],
+            options.append(Option(index, index + 1, [(box_of(left, (x, y)), crop_to_ink(left)),
+                                                     (box_of(right, (x, y)), crop_to_ink(right))],
                                   CUT_DOUBT + CUT_STROKE_DOUBT * max(0, ink_runs(mask[:, cut]) - 1)))
     return options
 
 
+def rows_overlap(a, b):
+    """How much of the shorter of two boxes lies in the other's rows (0-1)."""
+    return max(0, -rows_gap(a, b)) / max(1, min(a[3], b[3]))
+
+
 def may_join(a, b, pen, size):
-    """Two neighbours that could be one digit: sharing columns, or touching, and not too wide."""
-    close = columns_overlap(a.box, b.box) > 0.2 or b.box[0] - (a.box[0] + a.box[2]) <= pen
+    """Two neighbours that could be one digit: sharing columns, or nearly touching, and
+    together no wider than a digit."""
+    close = columns_overlap(a.box, b.box) > 0.2 or b.box[0] - (a.box[0] + a.box[2]) <= 1.5 * pen
     return close and union_box([a.box, b.box])[2] <= ONE_DIGIT_WIDTH * size.height
 
 
@@ -1379,19 +1502,40 @@ def looks_whole(piece, size):
     return piece.box[3] >= 0.6 * size.height
 
 
+def is_mark(piece, size):
+    """A short narrow stroke (a comma, a tick): narrow as a 1, but not a third as tall."""
+    return piece.box[2] < 0.4 * piece.box[3] and piece.box[3] < MARK_HEIGHT * size.height
+
+
+def join_prior(a, b, size):
+    """For or against reading two neighbouring pieces as one digit, from their shapes.
+
+    Digits stand side by side: two pieces side by side, apart, are probably two digits
+    (more so when each looks whole), and pieces one above the other are probably one.
+    """
+    columns, rows = columns_overlap(a.box, b.box), rows_overlap(a.box, b.box)
+    side_by_side = SIDE_BY_SIDE_DOUBT if columns <= 0.1 and rows >= 0.5 else 0.0
+    both_whole = MERGE_DOUBT if looks_whole(a, size) and looks_whole(b, size) else 0.0
+    stacked = max(columns - 0.3, 0.6 - rows, 0.0)
+    return side_by_side + both_whole - STACKED_BONUS * stacked
+
+
 def number_options(labels, pieces, pen, size):
-    """Every way to read each piece or pair of neighbouring pieces, for the reader to choose."""
+    """Every way to read each piece or pair of neighbouring pieces, for the reader to choose:
+    whole, cut in two, joined with the next, or (a comma, a tick) left out."""
     options = []
     for i, piece in enumerate(pieces):
         mask = mask_of(labels, [piece])
-        options.append(Option(i, i + 1, [(piece.box, mask)], whole_prior(piece.box, size)))
-        options += cut_options(i, piece, mask, size)
+        mark = is_mark(piece, size)
+        options.append(Option(i, i + 1, [(piece.box, mask)],
+                              whole_prior(piece.box, size) + (MARK_DOUBT if mark else 0.0)))
+        if mark:
+            options.append(Option(i, i + 1, [], SKIP_DOUBT))
+        options += cut_options(i, piece, mask, pen, size)
         if i + 1 < len(pieces) and may_join(piece, pieces[i + 1], pen, size):
             pair = piece.joined(pieces[i + 1])
-            doubt = MERGE_DOUBT if looks_whole(piece, size) and looks_whole(pieces[i + 1], size) else 0.0
-            stacked = STACKED_BONUS * max(0.0, columns_overlap(piece.box, pieces[i + 1].box) - 0.3)
             options.append(Option(i, i + 2, [(pair.box, mask_of(labels, [pair]))],
-                                  doubt - stacked + whole_prior(pair.box, size)))
+                                  join_prior(piece, pieces[i + 1], size) + whole_prior(pair.box, size)))
     return options
 
 
@@ -1414,21 +1558,22 @@ def segment_number(ink):
 @dataclass
 class NumberPreprocessed:
     roi: tuple            # the band (x, y, w, h) in the frame
-    ink: np.ndarray
+    ink: np.ndarray       # the band at working size
     pieces: int           # how many pieces of ink the row was split into
-    options: list         # Options, their digits as (box in band, 28x28 model input)
+    options: list         # Options, their digits as (box in the ink, 28x28 model input)
+    scale: float = 1.0    # frame pixels per ink pixel
     model_input: object = None  # the inset shows the band's ink only
 
 
 def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ways to read the row of digits in the centred band, as model inputs."""
     band = number_band(np.shape(frame), roi_fraction)
-    # A row of digits is written across the band; a printed line crosses it from end to end.
-    ink = ink_in(frame, band, threshold, line_length=band[3])
+    # A row of digits is written along the band; printed lines cross it from end to end.
+    ink, scale = ink_in(frame, band, threshold, WORK_BAND_HEIGHT, line_lengths=(1 / NUMBER_ASPECT, 1.0))
     count, options = segment_number(ink)
     for option in options:
         option.digits = [(box, mnist_input_from_mask(mask)) for box, mask in option.digits]
-    return NumberPreprocessed(band, ink, count, options)
+    return NumberPreprocessed(band, ink, count, options, scale)
 
 
 # --------------------------------------------------------------------------------------
@@ -1527,17 +1672,18 @@ class DigitReader:
 # --------------------------------------------------------------------------------------
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-CAMERA_OPEN_SECONDS = 5.0
+CAMERA_OPEN_SECONDS = 20.0   # some backends take seconds to send the first picture
 CAMERA_RETRY_SECONDS = 3.0
 
 
 class FrameSource:
     """Frames from a camera, a video file or a still image, with one `read()`."""
 
-    def __init__(self, capture=None, image=None, is_camera=False, fps=None, name=""):
+    def __init__(self, capture=None, image=None, is_camera=False, fps=None, name="", first=None):
         self.capture, self.image, self.is_camera, self.name = capture, image, is_camera, name
         self.fps = fps
         self.image_served = False
+        self.first = first      # a camera's first frame, read while opening it
 
     def read(self, repeat_image=False):
         """The next frame, or None at the end; a camera that stops is retried, then UserError."""
@@ -1546,6 +1692,9 @@ class FrameSource:
                 return None
             self.image_served = True
             return self.image
+        if self.first is not None:
+            frame, self.first = self.first, None
+            return frame
         ok, frame = self.capture.read()
         if ok and frame is not None:
             return frame
@@ -1565,19 +1714,100 @@ class FrameSource:
             self.capture.release()
 
 
-def open_camera(index):
-    capture = cv2.VideoCapture(index)
+# Backends users can name with --backend; where a platform has several, the ones to try first.
+CAMERA_BACKENDS = {"any": cv2.CAP_ANY, "dshow": cv2.CAP_DSHOW, "msmf": cv2.CAP_MSMF,
+                   "v4l2": cv2.CAP_V4L2, "avfoundation": cv2.CAP_AVFOUNDATION,
+                   "gstreamer": cv2.CAP_GSTREAMER}
+PROBE_SECONDS = 2.0       # --list-cameras: how long each index gets to send a frame
+
+
+def camera_backends(platform, requested=None):
+    """The backends to try, in order: the user's choice; else on Windows DirectShow, which
+    opens most webcams at once, then Media Foundation; elsewhere the platform's default."""
+    if requested:
+        return [requested]
+    return ["dshow", "msmf"] if platform == "win32" else ["any"]
+
+
+def camera_hint(platform, suggest_listing=True):
+    """What to try when a camera will not open or sends nothing, for this system."""
+    if platform == "win32":
+        hint = ("close other apps that use the camera (Zoom, Teams, the Camera app), or try "
+                "--backend msmf or --backend dshow")
+    elif platform == "darwin":
+        hint = ("allow camera access for your terminal or IDE under System Settings > Privacy & "
+                "Security > Camera, then start it again")
+    else:
+        hint = ("check that `ls /dev/video*` lists the camera and that you are in the video "
+                "group (`groups`), and close other apps that use it")
+    return f"{hint}; `python main.py --list-cameras` shows which cameras work" if suggest_listing else hint
+
+
+def first_frame(capture, seconds, waiting=None):
+    """The capture's first frame within `seconds`, or None. `waiting(elapsed)` is called
+    while it waits and may return True to give up (the user pressed q)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        ok, frame = capture.read()
+        if ok and frame is not None:
+            return frame
+        if waiting and waiting(time.monotonic() - started):
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+    return None
+
+
+def open_capture(index, backend, size=None):
+    capture = cv2.VideoCapture(index, CAMERA_BACKENDS[backend])
     if capture.isOpened():
         # One buffered frame: the answer is about now, not half a second ago.
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        deadline = time.monotonic() + CAMERA_OPEN_SECONDS
-        while time.monotonic() < deadline:
-            ok, frame = capture.read()
-            if ok and frame is not None:
-                return FrameSource(capture, is_camera=True, name=str(index))
-            time.sleep(0.1)
-    capture.release()
-    raise UserError(f"no camera at index {index}; connect one or pass --source FILE")
+        if size:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    return capture
+
+
+def open_camera(index, backend=None, size=None, waiting=None, platform=None):
+    """The first backend that opens camera `index` and sends a frame, as a FrameSource;
+    UserError with what to try on this system otherwise."""
+    platform = platform or sys.platform
+    opened_silent = False
+    backends = camera_backends(platform, backend)
+    for name in backends:
+        capture = open_capture(index, name, size)
+        if capture.isOpened():
+            frame = first_frame(capture, CAMERA_OPEN_SECONDS / len(backends), waiting)
+            if frame is not None:
+                return FrameSource(capture, is_camera=True, name=str(index), first=frame)
+            opened_silent = True
+        capture.release()
+    if opened_silent:
+        raise UserError(f"camera {index} opened but sent no picture in {CAMERA_OPEN_SECONDS:.0f} s; "
+                        f"another app may be using it: {camera_hint(platform)}")
+    raise UserError(f"no camera at index {index}; connect one or pass --source FILE; "
+                    f"{camera_hint(platform)}")
+
+
+def list_cameras(backend=None, platform=None, indexes=range(10)):
+    """Lines describing each camera that sends a picture: index, backend, frame size."""
+    platform = platform or sys.platform
+    found = []
+    for index in indexes:
+        for name in camera_backends(platform, backend):
+            capture = open_capture(index, name)
+            try:
+                frame = first_frame(capture, PROBE_SECONDS) if capture.isOpened() else None
+                if frame is not None:
+                    found.append(f"camera {index}: backend {capture.getBackendName()}, "
+                                 f"{frame.shape[1]}x{frame.shape[0]}")
+                    break
+            finally:
+                capture.release()
+    if not found:
+        return [f"no cameras found at indexes {indexes[0]}-{indexes[-1]}: "
+                + camera_hint(platform, suggest_listing=False)]
+    return found
 
 
 def open_file_source(path):
@@ -1606,9 +1836,11 @@ def open_file_source(path):
     raise UserError(f"cannot read {path} as a video or an image")
 
 
-def open_source(source):
+def open_source(source, backend=None, camera_size=None, waiting=None):
     """A webcam index ('0', '1', ...) or the path of a video or image file."""
-    return open_camera(int(source)) if str(source).isdigit() else open_file_source(source)
+    if str(source).isdigit():
+        return open_camera(int(source), backend, camera_size, waiting)
+    return open_file_source(source)
 
 
 # --------------------------------------------------------------------------------------
@@ -1650,11 +1882,42 @@ def draw_inset(canvas, preprocessed, size):
         x0 += width + 8
 
 
-def bgr_canvas(frame):
+DEFAULT_WINDOW_SIZE = (1280, 800)
+WINDOW_CHROME = (0, 60)   # room the trackbar and the window's frame take beside the image
+
+
+def screen_work_area():
+    """The screen's usable size (w, h) where the system tells it cheaply, else None."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        area = wintypes.RECT()
+        if ctypes.windll.user32.SystemParametersInfoW(0x30, 0, ctypes.byref(area), 0):  # work area
+            return area.right - area.left, area.bottom - area.top
+    return None
+
+
+def display_scale(frame_shape, window_size):
+    """How much a frame is shrunk to fit the window (never enlarged)."""
+    frame_h, frame_w = frame_shape[:2]
+    room_w, room_h = (max(1, a - b) for a, b in zip(window_size, WINDOW_CHROME))
+    return min(1.0, room_w / frame_w, room_h / frame_h)
+
+
+def display_image(frame, scale):
+    """The frame as the window shows it: BGR uint8, shrunk by `scale`."""
     frame = np.asarray(frame)
+    if scale < 1:
+        size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     if frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8:
-        return frame.copy()
+        return frame
     return cv2.cvtColor(to_gray_uint8(frame), cv2.COLOR_GRAY2BGR)
+
+
+def scaled(box, scale):
+    return tuple(int(round(v * scale)) for v in box)
 
 
 def draw_single_answer(canvas, roi, reading):
@@ -1672,11 +1935,15 @@ def draw_single_answer(canvas, roi, reading):
         put_label(canvas, f"{reading.confidence:.0%}", (label_x, y + 110), scale=0.7)
 
 
-def draw_number_answer(canvas, band, readings):
-    """Each digit boxed with its own prediction, and the whole number above the band."""
+def draw_number_answer(canvas, band, readings, ink_scale):
+    """Each digit boxed with its own prediction, and the whole number below the band.
+
+    `band` is in canvas pixels; the readings' boxes are in band ink pixels, `ink_scale`
+    canvas pixels each.
+    """
     x, y, w, h = band
     for reading in readings:
-        bx, by, bw, bh = reading.box
+        bx, by, bw, bh = scaled(reading.box, ink_scale)
         color = YELLOW if reading.uncertain else GREEN
         cv2.rectangle(canvas, (x + bx, y + by), (x + bx + bw, y + by + bh), color, 1)
         put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
@@ -1688,22 +1955,35 @@ def draw_number_answer(canvas, band, readings):
               color=GREEN if readings else GREY, thickness=3 if readings else 2, pad=6)
 
 
-def draw_overlay(frame, preprocessed, answer, inference_on, fps, threshold, sample_counts=None):
+def status_text(fps, source_size, threshold):
+    """Top right: speed, the size the source delivers, and the threshold in use."""
+    size = f"{source_size[0]}x{source_size[1]}  " if source_size else ""
+    mode = "auto" if threshold == AUTO_THRESHOLD else str(threshold)
+    return f"{fps:4.0f} FPS  {size}threshold {mode}"
+
+
+def draw_overlay(image, preprocessed, answer, inference_on, fps, threshold, sample_counts=None,
+                 scale=1.0, source_size=None):
     """The frame with ROI (or number band), answer, inset, FPS and status, on a BGR copy.
 
+    `image` is the frame as shown, `scale` times its size (display_image): the overlay is
+    drawn at display resolution, so it looks the same whatever the camera's resolution.
+    `source_size` (w, h), the size the camera delivers, goes in the status.
     `answer` is a Reading, or a list of Readings in number mode.
     """
-    canvas = bgr_canvas(frame)
-    x, y, w, h = preprocessed.roi
+    canvas = display_image(image, 1.0).copy()
+    roi = scaled(preprocessed.roi, scale)
+    x, y, w, h = roi
     cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if inference_on else GREY, 2)
     if inference_on:
         draw_inset(canvas, preprocessed, size=max(48, min(112, canvas.shape[0] // 5)))
         if isinstance(answer, list):
-            draw_number_answer(canvas, preprocessed.roi, answer)
+            draw_number_answer(canvas, roi, answer, preprocessed.scale * scale)
         else:
-            draw_single_answer(canvas, preprocessed.roi, answer)
-    mode = "auto" if threshold == AUTO_THRESHOLD else str(threshold)
-    put_label(canvas, f"{fps:4.0f} FPS  threshold {mode}", (canvas.shape[1] - 230, 20), scale=0.5)
+            draw_single_answer(canvas, roi, answer)
+    speed = status_text(fps, source_size, threshold)
+    (width, _), _ = cv2.getTextSize(speed, FONT, 0.5, 1)
+    put_label(canvas, speed, (canvas.shape[1] - width - 12, 20), scale=0.5)
     if sample_counts:
         counts = " ".join(f"{d}:{n}" for d, n in sorted(sample_counts.items()))
         put_label(canvas, f"samples {counts}", (8, canvas.shape[0] - 36), scale=0.45)
@@ -1742,6 +2022,24 @@ def save_snapshot(folder, frame, preprocessed):
     return folder / stamp
 
 
+def open_window():
+    cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
+
+
+def show_waiting(message):
+    """A `waiting(elapsed)` callback that shows `message` in the window while a camera
+    opens, and returns True when the user presses q or Esc to give up."""
+    open_window()
+
+    def waiting(elapsed):
+        card = np.zeros((240, 640, 3), np.uint8)
+        put_label(card, message, (24, 110), scale=0.9, color=WHITE, thickness=2)
+        put_label(card, f"{elapsed:.0f} s - q quits", (24, 160), scale=0.6, color=GREY)
+        cv2.imshow(WINDOW, card)
+        return cv2.waitKey(50) & 0xFF in (ord("q"), 27)
+    return waiting
+
+
 class Controls:
     """The window's mouse, keyboard and trackbar state."""
 
@@ -1749,7 +2047,7 @@ class Controls:
         self.inference_on = True
         self.multi = multi
         self.was_visible = False
-        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
+        open_window()
         cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
         cv2.setMouseCallback(WINDOW, self.on_mouse)
 
@@ -1852,19 +2150,24 @@ def run_window(source, reader, log, options, ctrl_c=None):
     frame_pause = 1000.0 / source.fps if source.fps else 1.0
     sample_counts = count_samples(options.samples)
     fps, index, last = 0.0, 0, time.perf_counter()
+    window_size = options.window_size or screen_work_area() or DEFAULT_WINDOW_SIZE
+    shown, image, scale = None, None, 1.0
     while options.max_frames is None or index < options.max_frames:
         frame = source.read(repeat_image=True)
         if frame is None:
             break
         started = time.perf_counter()
+        if frame is not shown:  # a still image is shrunk for the screen once, not every loop
+            scale = display_scale(frame.shape, window_size)
+            shown, image = frame, display_image(frame, scale)
         threshold = controls.threshold
         if controls.inference_on:
             preprocessed, answer = read_frame(frame, reader, options.roi, threshold, controls.multi)
             log.write(index, answer, (time.perf_counter() - started) * 1000, threshold=threshold)
         else:
             preprocessed, answer = idle_view(frame, options, controls.multi)
-        cv2.imshow(WINDOW, draw_overlay(frame, preprocessed, answer, controls.inference_on, fps,
-                                        threshold, sample_counts))
+        cv2.imshow(WINDOW, draw_overlay(image, preprocessed, answer, controls.inference_on, fps,
+                                        threshold, sample_counts, scale, frame.shape[1::-1][:2]))
         spent_ms = (time.perf_counter() - started) * 1000
         key = cv2.waitKey(30 if still else max(1, int(frame_pause - spent_ms))) & 0xFF
         now = time.perf_counter()
@@ -1904,6 +2207,16 @@ def fraction_value(text):
     return value
 
 
+def size_value(text):
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x720") from None
+    if width < 160 or height < 120:
+        raise argparse.ArgumentTypeError(f"{text} is smaller than 160x120")
+    return width, height
+
+
 def positive_int(text):
     value = int(text)
     if value < 1:
@@ -1918,10 +2231,19 @@ def probability(text):
     return value
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, but not for switches (off) or options without one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Read handwritten digits from a webcam with an MNIST-trained Keras MLP.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="Window controls: left click or space toggles inference, s saves a snapshot, "
                "q or Esc quits. Offline? Set MNIST_NPZ or pass --data to a local mnist.npz.")
     model = parser.add_argument_group("model and data")
@@ -1946,6 +2268,13 @@ def parse_args(argv=None):
     live = parser.add_argument_group("live recognition")
     live.add_argument("--no-live", action="store_true", help="stop after the model and evaluation")
     live.add_argument("--source", default="0", help="webcam index, or a video or image file")
+    live.add_argument("--backend", choices=sorted(CAMERA_BACKENDS),
+                      help="camera backend (default: dshow then msmf on Windows, else the "
+                           "system's own)")
+    live.add_argument("--camera-size", type=size_value, metavar="WxH",
+                      help="ask the camera for this resolution, e.g. 1280x720 (default: its own)")
+    live.add_argument("--list-cameras", action="store_true",
+                      help="list the cameras at indexes 0-9 that send a picture, and exit")
     live.add_argument("--roi", type=fraction_value, default=0.5,
                       help="ROI side as a fraction of the frame's shorter side, in (0, 1]")
     live.add_argument("--threshold", type=threshold_value, default=AUTO_THRESHOLD,
@@ -1961,6 +2290,9 @@ def parse_args(argv=None):
     live.add_argument("--headless", action="store_true", help="no window: process frames and exit")
     live.add_argument("--predictions", type=Path, help="write one JSON line per processed frame")
     live.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    live.add_argument("--window-size", type=size_value, metavar="WxH",
+                      help="largest window; bigger frames are shown scaled down (default: the "
+                           "screen's work area where known, else 1280x800)")
     live.add_argument("--snapshots", type=Path, default=Path("snapshots"),
                       help="folder for snapshots saved with the s key")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -2018,13 +2350,33 @@ def evaluate_if_needed(options, model, trained):
     print(f"test accuracy {metrics['accuracy']:.4f}; reports written to {options.reports}/")
 
 
-def check_display(headless):
-    # Without a display Qt aborts the whole process with its own cryptic message.
-    if headless or sys.platform != "linux":
+def check_display(headless, environ=os.environ, platform=sys.platform):
+    """UserError when the window cannot open here; Qt would abort the whole process with a
+    cryptic message. On a Wayland desktop the window goes through XWayland: the Qt inside
+    opencv-python has only the X11 (xcb) platform plugin."""
+    if headless or platform != "linux":
         return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise UserError("no display for the window (DISPLAY is not set); "
-                        "run with --headless, or from a desktop session")
+    wayland = environ.get("XDG_SESSION_TYPE") == "wayland" or bool(environ.get("WAYLAND_DISPLAY"))
+    if environ.get("DISPLAY"):
+        if wayland:
+            environ.setdefault("QT_QPA_PLATFORM", "xcb")
+        return
+    if wayland:
+        raise UserError("the window needs XWayland, and this Wayland session has none (DISPLAY "
+                        "is not set); enable XWayland, or run with --headless")
+    raise UserError("no display for the window (DISPLAY is not set); "
+                    "run with --headless, or from a desktop session")
+
+
+def open_live_source(options):
+    """The video source. A camera can take seconds to open: the window (or the terminal,
+    headless) says so meanwhile, and q, Esc or Ctrl-C give up waiting."""
+    if not str(options.source).isdigit():
+        return open_file_source(options.source)
+    message = f"opening camera {options.source}..."
+    print(message, flush=True)
+    waiting = None if options.headless else show_waiting(message)
+    return open_source(options.source, options.backend, options.camera_size, waiting)
 
 
 def run_live(options, model, source):
@@ -2047,10 +2399,13 @@ def main(argv=None):
     options = parse_args(argv)
     source = None
     try:
+        if options.list_cameras:
+            print("\n".join(list_cameras(options.backend)))
+            return 0
         if not options.no_live:
-            # Before TensorFlow's slow import: a missing camera or file is reported at once.
+            # Before any training: a missing camera or file is reported at once.
             check_display(options.headless)
-            source = open_source(options.source)
+            source = open_live_source(options)
         model, trained = prepare_model(options)
         evaluate_if_needed(options, model, trained)
         if source:

@@ -354,9 +354,9 @@ class HardNumber:
     faint: bool
 
 
-def hard_number(x_test, y_test, rng):
+def hard_number(x_test, y_test, rng, usable):
     digits = int(rng.integers(2, 7))
-    picked = rng.choice(len(x_test), size=digits, replace=False)
+    picked = rng.choice(usable, size=digits, replace=False)
     thin = rng.random() < 0.25
     rows = [handwritten_row(x_test[picked], rng, thin=thin)]
     for _ in range(int(rng.integers(0, 3))):  # other rows of the sheet, above or below
@@ -402,17 +402,40 @@ def hard_number_frame(item, rng, size=FRAME_SIZE):
     return cv2.merge(channels)
 
 
-def hard_number_video(path, mnist_npz, count=100, seed=11, hold=2, fps=15, size=FRAME_SIZE):
-    """A camera-like MJPG video of numbers written as real hands write them; the numbers."""
+def hard_number_video(path, mnist_npz, count=100, seed=11, hold=2, fps=15, size=FRAME_SIZE,
+                      readable=None):
+    """A camera-like MJPG video of numbers written as real hands write them; the numbers.
+
+    `readable` (a boolean per MNIST test image) limits the number's own digits to those
+    the model reads right as clean MNIST images: the video then measures what the camera
+    and the row do to the reading, not the model's known MNIST errors (measured apart).
+    """
     rng = np.random.default_rng(seed)
     with np.load(mnist_npz) as data:
         x_test, y_test = data["x_test"], data["y_test"]
+    usable = np.flatnonzero(readable) if readable is not None else np.arange(len(x_test))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     numbers = []
     for _ in range(count):
-        item = hard_number(x_test, y_test, rng)
+        item = hard_number(x_test, y_test, rng, usable)
         for _ in range(hold):
             writer.write(hard_number_frame(item, rng, size))
             numbers.append(item.number)
     writer.release()
     return numbers
+
+
+def same_scene(size, digit_alpha, seed, number=False):
+    """One camera frame of `digit_alpha` on paper, the same scene at any resolution: the
+    light, the ink and the digit's place are drawn from `seed` as shares of the frame."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    scene = random_scene(rng, width, height)
+    placement = random_placement(rng, (0.75, 0.9) if number else (0.5, 0.8))
+    region = None
+    if number:
+        band_h = int(min(min(width, height) * ROI_FRACTION, 0.9 * width / 3))
+        region = ((width - 3 * band_h) // 2, (height - band_h) // 2, 3 * band_h, band_h)
+    scale = width / FRAME_SIZE[0]   # blur and noise as a camera of this resolution has them
+    return camera_frame(scene, digit_alpha, rng, size, placement, region=region,
+                        blur=(0.6 * scale, 1.4 * scale))
