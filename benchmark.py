@@ -27,21 +27,29 @@ import cv2
 import numpy as np
 
 import main
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
-import synthetic_camera  # noqa: E402  (the tests' camera-like video maker)
+from tests import synthetic_camera   # the camera-like test material the tests use too
 
-# name: (target, "max" or "min", what it is)
-TARGETS = {
+# Each target: name: (target, "max" or "min", what it is), by what it is about.
+START_AND_MEMORY = {
     "startup_s": (1.0, "max", "start-up to the first frame, reports current (s)"),
     "first_run_s": (10.0, "max", "first run, evaluation included (s)"),
+    "peak_rss_mb": (250, "max", "peak resident memory, long headless run (MB)"),
+    "rss_growth_mb": (5, "max", "memory growth over that run (MB)"),
+}
+PER_FRAME = {
     "inference_ms_median": (0.1, "max", "inference per frame, median (ms)"),
     "frame_ms_median": (1.5, "max", "whole frame, single digit, median (ms)"),
     "number_frame_ms_median": (3.0, "max", "whole frame, number mode, median (ms)"),
     "headless_fps": (400, "min", "headless frames/s, decoding included"),
-    "peak_rss_mb": (250, "max", "peak resident memory, long headless run (MB)"),
-    "rss_growth_mb": (5, "max", "memory growth over that run (MB)"),
-    "training_s": (60.0, "max", "full training, 10 epochs (s)"),
 }
+LARGE_INPUTS = {
+    "photo_12mp_ms": (3.0, "max", "4032x3024 still, single digit, median (ms)"),
+    "photo_12mp_number_ms": (6.0, "max", "4032x3024 still, number mode, median (ms)"),
+    "video_1080p_ms": (3.0, "max", "1920x1080 video, single digit, median (ms)"),
+    "video_1080p_number_ms": (6.0, "max", "1920x1080 video, number mode, median (ms)"),
+}
+TRAINING = {"training_s": (60.0, "max", "full training, 10 epochs (s)")}
+TARGETS = {**START_AND_MEMORY, **PER_FRAME, **LARGE_INPUTS, **TRAINING}
 
 
 def percentiles(samples_ms):
@@ -82,10 +90,10 @@ def stage_times(frames, read, draw):
 
 def per_frame_times(frames, number_frames, reader):
     def draw(frame, pre, answer):
-        main.draw_overlay(frame, pre, answer, True, 30.0, 0)
+        main.draw_overlay(frame, pre, answer, fps=30.0)
 
     single = (main.preprocess_frame, lambda pre: reader.read(pre.model_input))
-    number = (main.preprocess_number, lambda pre: reader.read_number(pre.blobs))
+    number = (main.preprocess_number, reader.read_number)
     times = {"single": stage_times(frames, single, draw),
              "number": stage_times(number_frames, number, draw)}
     inputs = [x for x in map(lambda f: main.preprocess_frame(f).model_input, frames) if x is not None]
@@ -97,12 +105,47 @@ def per_frame_times(frames, number_frames, reader):
     return times
 
 
+def reading_ms(frames, reader, number=False, repeat=1):
+    """Median time to read a frame (preprocessing and inference, as headless; no decoding)."""
+    times = []
+    for _ in range(repeat):
+        for frame in frames:
+            started = time.perf_counter()
+            main.read_frame(frame, reader, roi_fraction=0.5, threshold=0, number=number)
+            times.append((time.perf_counter() - started) * 1000)
+    return round(float(np.median(times[len(times) // 10:])), 3)
+
+
+def large_inputs(folder, data, reader, quick):
+    """Reading a 12 MP phone photo and 1080p video, against the 640x480 targets' size."""
+    rng = np.random.default_rng(4)
+    if data:
+        with np.load(data) as mnist:
+            x_test = mnist["x_test"]
+        digit = synthetic_camera.mnist_alpha(x_test[0])
+        number = synthetic_camera.number_alpha(x_test[1:5], rng)
+    else:
+        digit = synthetic_camera.printed_digit_alpha(7, cv2.FONT_HERSHEY_SIMPLEX, 8)
+        number = np.hstack([synthetic_camera.printed_digit_alpha(d, cv2.FONT_HERSHEY_SIMPLEX, 8)
+                            for d in (2, 0, 2, 6)])
+    photo = synthetic_camera.same_scene((4032, 3024), digit, seed=1)
+    photo_number = synthetic_camera.same_scene((4032, 3024), number, seed=1, number=True)
+    video, held = Path(folder) / "hd.avi", 10 if quick else 60
+    synthetic_camera.write_video(video, [(digit, 7)] * held + [(number, None)] * held, rng,
+                                 size=(1920, 1080))
+    hd = decode(video)
+    repeat = 3 if quick else 30
+    return {"photo_12mp_ms": reading_ms([photo], reader, repeat=repeat),
+            "photo_12mp_number_ms": reading_ms([photo_number], reader, True, repeat=repeat),
+            "video_1080p_ms": reading_ms(hd[:held], reader),
+            "video_1080p_number_ms": reading_ms(hd[held:], reader, True)}
+
+
 def headless_fps(video, reader):
     """Frames per second of the headless loop, decoding included."""
     log = main.PredictionLog(None)
-    options = main.parse_args(["--headless", "--source", str(video)])
     started = time.perf_counter()
-    main.run_headless(main.open_source(str(video)), reader, log, options)
+    main.run_headless(main.open_source(str(video)), reader, log)
     return log.frames / (time.perf_counter() - started)
 
 
@@ -228,6 +271,7 @@ def verdicts(results):
     }
     if results["training"]:
         measured["training_s"] = (results["training"]["seconds_total"], None)
+    measured.update({name: (value, None) for name, value in results["large_inputs_ms"].items()})
     checks = {}
     for name, (value, keras_value) in measured.items():
         target, kind, _ = TARGETS[name]
@@ -310,6 +354,7 @@ def run(options):
         results["memory_mb"] = headless_memory(long_video, long_frames, options.model)
         inputs = [x for x in (main.preprocess_frame(f).model_input for f in frames) if x is not None]
         results["keras_path"] = keras_path(options.model, inputs[:300])
+        results["large_inputs_ms"] = large_inputs(folder, options.data, reader, options.quick)
     results["training"] = None if (options.quick or options.skip_training) else training(options.data)
     results["targets"] = verdicts(results)
     return results

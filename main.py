@@ -1,20 +1,23 @@
-"""Live handwritten-digit reader: hold a digit written on paper up to a webcam.
+"""Live handwritten-digit reader: hold a digit, or a whole number, written on paper up to
+a webcam, and read it.
 
 The script runs in three steps:
 
-1. Model: loads ``model.keras`` (beside this file), or trains a Keras MLP on
-   MNIST when it is missing (or with ``--retrain``) and saves it atomically.
-2. Evaluation: on the MNIST test set, writes plots, ``classification_report.txt``
-   and ``metrics.json`` to ``reports/`` when they are missing or stale.
-3. Live recognition: an OpenCV window with the camera feed, a centred square
-   region of interest (ROI) whose content the model reads, a "Threshold"
-   trackbar (0 = automatic) and a left click that toggles inference.
+1. Model: loads ``model.keras`` (beside this file), or trains a Keras MLP on MNIST when it
+   is missing (or with ``--retrain``) and saves it atomically. Reading needs no Keras: the
+   trained network runs in NumPy.
+2. Evaluation: on the MNIST test set, writes plots, ``classification_report.txt`` and
+   ``metrics.json`` to ``reports/`` when they are missing or stale.
+3. Live recognition: an OpenCV window with the camera feed, a centred square region of
+   interest (ROI) whose content the model reads (or a 3:1 band read as a whole number),
+   a "Threshold" trackbar (0 = automatic) and a left click that toggles inference.
 
 Usage::
 
     python main.py                       # webcam 0
-    python main.py --source clip.avi     # a video or image file
-    python main.py --source clip.avi --headless --predictions out.jsonl
+    python main.py --list-cameras        # which webcams work, and their backends
+    python main.py --source photo.jpg    # a video or image file, of any size
+    python main.py --source clip.avi --headless --multi --predictions out.jsonl
     python main.py --data ~/mnist.npz    # offline: a local copy of MNIST
     python main.py --help
 """
@@ -41,6 +44,8 @@ if sys.platform == "win32":
 
 import cv2
 import numpy as np
+# Keras (and TensorFlow under it), sklearn and matplotlib are imported inside the functions
+# that train, evaluate and plot: reading the camera needs none of them, and they cost seconds.
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out
 
@@ -52,6 +57,7 @@ TRAINING_INFO_NAME = "training.json"  # stored inside the .keras zip, beside Ker
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+DIGITS = list(range(10))
 
 
 class UserError(Exception):
@@ -192,7 +198,7 @@ def split_validation(x, y, fraction, seed):
 HIDDEN_UNITS = 800
 DROPOUT = 0.2
 BATCH_SIZE = 256
-LEARNING_RATE = 2e-3
+LEARNING_RATE = 3e-3
 MIN_STEPS_PER_EPOCH = 200
 
 
@@ -201,7 +207,7 @@ def batch_size_for(examples, largest=BATCH_SIZE):
     return int(np.clip(examples // MIN_STEPS_PER_EPOCH, 32, largest))
 
 
-def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=1e-3):
+def build_model(hidden_units=HIDDEN_UNITS, dropout=DROPOUT, learning_rate=LEARNING_RATE):
     import keras
     from keras import layers
 
@@ -238,7 +244,7 @@ def fit_interruptibly(model, *args, **kwargs):
         return model.fit(*args, **kwargs)
 
 
-def random_affines(rng, count, max_rotation=12.0, scale_range=(0.9, 1.1), aspect_range=(0.8, 1.25),
+def random_affines(rng, count, max_rotation=12.0, scale_range=(0.9, 1.1), aspect_range=(0.65, 1.3),
                    max_shift=1.5, max_shear=0.15):
     """`count` 2x3 matrices that tilt, resize, widen or narrow and shear a 28x28 image about
     its centre, then shift it."""
@@ -262,34 +268,11 @@ def neighbourhood(images, reduce):
                           padded[:, :-1, :-1]])
 
 
-ELASTIC_ALPHA = 30.0    # elastic distortion (Simard et al. 2003): displacement scale, px ...
-ELASTIC_SIGMA = 4.0     # ... and smoothness of the random displacement field, px
-ELASTIC_FIELDS = 2000   # a bank of fields, each used for many images
-
-
-def elastic_fields(rng, count):
-    """Smooth random displacement fields (count, 2, 28, 28): the wobble of a hand's stroke."""
-    noise = rng.uniform(-1, 1, (count * 2, 28, 28)).astype(np.float32)
-    smooth = [cv2.GaussianBlur(field, (0, 0), ELASTIC_SIGMA) for field in noise]
-    return ELASTIC_ALPHA * np.stack(smooth).reshape(count, 2, 28, 28)
-
-
 def augment_digits(images, rng, stroke_change=0.3):
-    """Camera-like variants of 28x28 uint8 digits: tilt, size, width, position, an elastic
-    wobble and the stroke's width, in one remap per image."""
+    """Camera-like variants of 28x28 uint8 digits: tilt, size, width, position and stroke."""
     matrices = random_affines(rng, len(images))
-    fields = elastic_fields(rng, min(ELASTIC_FIELDS, len(images)))
-    picks = rng.integers(0, len(fields), len(images))
-    grid_x, grid_y = np.meshgrid(np.arange(28, dtype=np.float32), np.arange(28, dtype=np.float32))
-    warped = np.empty_like(images)
-    for i, (image, matrix) in enumerate(zip(images, matrices)):
-        # Where each output pixel comes from: the inverse affine map of the wobbled grid.
-        inverse = cv2.invertAffineTransform(matrix)
-        dx, dy = fields[picks[i]]
-        x, y = grid_x + dx, grid_y + dy
-        map_x = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]
-        map_y = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
-        warped[i] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+    warped = np.stack([cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR)
+                       for image, matrix in zip(images, matrices)])
     stroke = rng.random(len(images))
     thicker, thinner = stroke < stroke_change / 2, (stroke >= stroke_change / 2) & (stroke < stroke_change)
     warped[thicker] = neighbourhood(warped[thicker], np.maximum)
@@ -297,9 +280,9 @@ def augment_digits(images, rng, stroke_change=0.3):
     return warped
 
 
-STYLE_SHARE = 0.3       # of the 7s crossed and of the 1s flagged: styles MNIST rarely shows
-CAMERA_SHARE = 0.5      # of the digits framed as the live path frames what the camera sees
+STYLE_SHARE = 0.5       # of the 7s crossed and of the 1s flagged: styles MNIST rarely shows
 PAIR_SHARE = 0.1        # "two digits at once" examples, beside the digits of an epoch
+PLAIN_SHARE = 0.25      # of an epoch's examples not tilted, resized or restroked
 
 
 def ink_extent(image):
@@ -308,7 +291,8 @@ def ink_extent(image):
 
 
 def with_crossbar(image, rng):
-    """A 7 as much of Europe writes it: a short bar across the stem near mid-height."""
+    """A 7 as much of Europe writes it: a short bar across the stem near mid-height, and
+    often a serif hanging from the top bar."""
     ys, xs = ink_extent(image)
     height = ys.max() - ys.min()
     row = int(ys.min() + rng.uniform(0.4, 0.65) * height)
@@ -318,8 +302,14 @@ def with_crossbar(image, rng):
     centre = stem.mean() + rng.uniform(-0.15, 0.1) * height
     half, tilt = rng.uniform(0.15, 0.3) * height, rng.uniform(-0.1, 0.1) * height
     crossed = image.copy()
+    thickness = int(rng.integers(1, 3))
     cv2.line(crossed, (int(centre - half), int(row + tilt)), (int(centre + half), int(row - tilt)),
-             255, int(rng.integers(1, 3)), cv2.LINE_AA)
+             255, thickness, cv2.LINE_AA)
+    if rng.random() < 0.5:   # and the small serif hanging from the bar's left end
+        top = ys <= ys.min() + 0.2 * height
+        start = (int(xs[top].min()), int(ys[top][np.argmin(xs[top])]))
+        end = (int(start[0] - rng.uniform(0, 0.08) * height), int(start[1] + rng.uniform(0.12, 0.25) * height))
+        cv2.line(crossed, start, end, 255, thickness, cv2.LINE_AA)
     return crossed
 
 
@@ -340,41 +330,13 @@ def with_flag(image, rng):
     return flagged
 
 
-def with_curled_tail(image, rng):
-    """A 9 whose tail curls back to the left at the bottom."""
-    ys, xs = ink_extent(image)
-    bottom, height = int(np.argmax(ys)), ys.max() - ys.min()
-    start = (int(xs[bottom]), int(ys[bottom]))
-    middle = (int(start[0] - rng.uniform(0.15, 0.25) * height), int(start[1] + rng.uniform(0, 0.05) * height))
-    end = (int(middle[0] - rng.uniform(0.08, 0.15) * height), int(middle[1] - rng.uniform(0.1, 0.25) * height))
-    curled = image.copy()
-    thickness = int(rng.integers(1, 3))
-    cv2.line(curled, start, middle, 255, thickness, cv2.LINE_AA)
-    cv2.line(curled, middle, end, 255, thickness, cv2.LINE_AA)
-    return curled
-
-
 def with_styles(x, y, rng):
-    """MNIST with a share of its 7s crossed, its 1s flagged and its 9s curled, framed again
-    as MNIST is; and a share of all digits framed as the camera's are."""
+    """MNIST with a share of its 7s crossed and its 1s flagged, framed again as MNIST is."""
     styled = x.copy()
-    for digit, restyle in ((7, with_crossbar), (1, with_flag), (9, with_curled_tail)):
+    for digit, restyle in ((7, with_crossbar), (1, with_flag)):
         for i in np.flatnonzero((y == digit) & (rng.random(len(y)) < STYLE_SHARE)):
             styled[i] = frame_like_mnist(restyle(x[i], rng))
-    for i in np.flatnonzero(rng.random(len(y)) < CAMERA_SHARE):
-        styled[i] = as_the_camera_sees(styled[i], rng)
     return styled
-
-
-def as_the_camera_sees(image, rng):
-    """An MNIST digit as the live path hands it to the model: written large, binarized
-    (a finer or a bolder pen), then stroke-normalised and framed by mnist_input_from_mask."""
-    large = cv2.resize(image, None, fx=rng.uniform(3, 6), fy=rng.uniform(3, 6),
-                       interpolation=cv2.INTER_CUBIC)
-    mask = cv2.threshold(large, rng.uniform(50, 200), 255, cv2.THRESH_BINARY)[1]
-    if not cv2.countNonZero(mask):
-        return image
-    return np.round(mnist_input_from_mask(mask) * 255).astype(np.uint8)
 
 
 def touching_pairs(x, rng, count):
@@ -397,7 +359,7 @@ def touching_pairs(x, rng, count):
 def augmented_epochs(x, y, epochs, seed):
     """`epochs` freshly shuffled and augmented copies of (x, y), one after the other, each
     with PAIR_SHARE "two digits" examples mixed in; targets are one-hot, uniform for pairs.
-    Styles, camera framing and pairs are made once; tilt, size and stroke every epoch.
+    Styles and pairs are made once; tilt, size and stroke every epoch.
 
     Made up front in one vectorised pass: fitting plain arrays runs twice as fast here as
     feeding Keras from a Python generator or PyDataset, which fight the trainer for 2 cores.
@@ -405,11 +367,16 @@ def augmented_epochs(x, y, epochs, seed):
     rng = np.random.default_rng(seed)
     examples = np.concatenate([with_styles(x, y, rng),
                                touching_pairs(x, rng, max(1, int(PAIR_SHARE * len(x))))])
-    targets = np.concatenate([one_hot(y), np.full((len(examples) - len(y), 10), 0.1, np.float32)])
+    pairs = np.full((len(examples) - len(y), 10), 0.1, np.float32)   # "no digit more than another"
+    targets = np.concatenate([one_hot(y), pairs])
     images, epoch_targets = [], []
     for _ in range(epochs):
         order = rng.permutation(len(examples))
-        images.append(augment_digits(examples[order], rng))
+        epoch = examples[order]
+        # A share stays as written: MNIST's own framing is what the test set has.
+        moved = rng.random(len(epoch)) >= PLAIN_SHARE
+        epoch[moved] = augment_digits(epoch[moved], rng)
+        images.append(epoch)
         epoch_targets.append(targets[order])
     return scale_pixels(np.concatenate(images)), np.concatenate(epoch_targets)
 
@@ -641,6 +608,28 @@ MIN_SAMPLES = 10
 MNIST_FLOOR = 0.985
 
 
+def timestamped(folder):
+    """A new file name stem in `folder` (made if missing), from the time to the microsecond."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    return folder / (time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) +
+                     f"-{int(now * 1e6) % 1_000_000:06d}")
+
+
+def save_sample(folder, digit, model_input):
+    """Keep a model input with its label under folder/<digit>/, for --finetune."""
+    path = timestamped(Path(folder) / str(digit)).with_suffix(".png")
+    cv2.imwrite(str(path), np.round(model_input * 255).astype(np.uint8))
+    return path
+
+
+def count_samples(folder):
+    folder = Path(folder)
+    return {d: len(list((folder / str(d)).glob("*.png"))) for d in DIGITS
+            if (folder / str(d)).is_dir()}
+
+
 def load_samples(folder):
     """The user's labelled model inputs saved with keys 0-9: uint8 (N, 28, 28), labels (N,)."""
     images, labels = [], []
@@ -676,7 +665,7 @@ def accuracy_of(classifier, images, labels):
 
 
 def finetune_model(model, x_samples, y_samples, x_mnist, y_mnist, seed=0, epochs=6,
-                   mnist_images=12000, learning_rate=3e-4, verbose=1):
+                   mnist_images=20000, learning_rate=3e-4, verbose=1):
     """A copy of `model` trained a little more on the user's samples mixed with MNIST.
 
     The samples are repeated (and augmented) to about a quarter of the mix, so the
@@ -735,7 +724,6 @@ REPORT_FIGURES = ("confusion_matrix.png", "per_class_accuracy.png", "roc_curves.
                   "precision_recall.png", "confidence_histogram.png", "training_history.png",
                   "overview.png")
 REPORT_FILES = REPORT_FIGURES + ("classification_report.txt", "metrics.json", "history.json")
-DIGITS = list(range(10))
 
 
 def reports_are_current(reports_dir, model_path):
@@ -948,6 +936,11 @@ def to_gray_uint8(image):
     return np.ascontiguousarray(image)
 
 
+LIGHT_MAP_WIDTH = 48       # the paper's light is estimated on a copy this wide ...
+LIGHT_STROKE_CLOSING = 11  # ... where a closing this wide removes every pen stroke ...
+LIGHT_SMOOTHING = 5        # ... and a blur this wide softens the estimate
+
+
 def paper_brightness(gray):
     """Estimate the paper's brightness under the ink: a closing (max then min) on a small copy.
 
@@ -955,12 +948,11 @@ def paper_brightness(gray):
     shadows, which are larger, survive; dividing by this flattens the light.
     """
     h, w = gray.shape
-    small_side = 48
-    small = cv2.resize(gray, (small_side, max(1, round(small_side * h / w))),
+    small = cv2.resize(gray, (LIGHT_MAP_WIDTH, max(1, round(LIGHT_MAP_WIDTH * h / w))),
                        interpolation=cv2.INTER_AREA)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LIGHT_STROKE_CLOSING,) * 2)
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-    closed = cv2.GaussianBlur(closed, (5, 5), 0)
+    closed = cv2.GaussianBlur(closed, (LIGHT_SMOOTHING,) * 2, 0)
     return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -1018,6 +1010,13 @@ def ink_components(ink):
     return labels, components
 
 
+def mask_of(labels, components):
+    """The 0/255 mask of these components of `labels`, cropped to their common box."""
+    x, y, w, h = union_box([c.box for c in components])
+    crop = labels[y:y + h, x:x + w]
+    return np.where(np.isin(crop, [c.label for c in components]), 255, 0).astype(np.uint8)
+
+
 def boxes_near(a, b, margin):
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
@@ -1033,13 +1032,21 @@ def union_box(boxes):
     return x0, y0, x1 - x0, y1 - y0
 
 
+SPECK_SHARE = 0.0006       # ink covering less of the ROI than this is a speck
+DIGIT_SIZE_SHARE = 0.15    # a digit is at least this tall (or wide) a share of the ROI ...
+DASH_RATIO = 4             # ... at most this many times wider than tall ...
+ONE_RATIO = 0.3            # ... and unless as narrow as a 1 (this share of its height),
+SOLID_SHARE = 0.8          # ... fills at most this much of its box: a thumb or a shadow is solid
+PIECES_NEAR = 0.12         # pieces this close (a share of the digit's size) are one digit
+
+
 def is_plausible_digit(box, area, roi_side):
     """Big enough to be a digit, not a flat line and not a solid blob (a thumb, a shadow)."""
     x, y, w, h = box
-    big_enough = max(w, h) >= 0.15 * roi_side
-    not_a_dash = w <= 4 * h
-    thin = min(w, h) < 0.3 * max(w, h)  # a "1" fills its box and is still a digit
-    not_a_blob = thin or area <= 0.8 * w * h
+    big_enough = max(w, h) >= DIGIT_SIZE_SHARE * roi_side
+    not_a_dash = w <= DASH_RATIO * h
+    thin = min(w, h) < ONE_RATIO * max(w, h)  # a "1" fills its box and is still a digit
+    not_a_blob = thin or area <= SOLID_SHARE * w * h
     return big_enough and not_a_dash and not_a_blob
 
 
@@ -1049,7 +1056,7 @@ def group_pieces(seed, components):
     changed = True
     while changed:
         changed = False
-        margin = max(2, 0.12 * max(box[2], box[3]))
+        margin = max(2, PIECES_NEAR * max(box[2], box[3]))
         for c in components:
             if c not in group and boxes_near(box, c.box, margin):
                 group.append(c)
@@ -1065,14 +1072,12 @@ def select_digit(ink):
     """
     labels, components = ink_components(ink)
     side = min(ink.shape)
-    speck = max(4, 0.0006 * ink.shape[0] * ink.shape[1])
+    speck = max(4, SPECK_SHARE * ink.shape[0] * ink.shape[1])
     components = sorted((c for c in components if c.area >= speck), key=lambda c: -c.area)
     for seed in components:
         group, box = group_pieces(seed, components)
         if is_plausible_digit(box, sum(c.area for c in group), side):
-            x, y, w, h = box
-            crop = labels[y:y + h, x:x + w]
-            return np.where(np.isin(crop, [c.label for c in group]), 255, 0).astype(np.uint8)
+            return mask_of(labels, group)
     return None
 
 
@@ -1159,10 +1164,28 @@ class Preprocessed:
     model_input: object   # float32 28x28 in [0, 1], or None when the ROI holds no digit
     scale: float = 1.0    # frame pixels per ink pixel
 
+    def panels(self):
+        """What the inset shows, and a snapshot saves: (title, uint8 image)."""
+        seen = np.zeros((28, 28), np.uint8) if self.model_input is None else \
+            np.round(self.model_input * 255).astype(np.uint8)
+        return [("binarized", self.ink), ("model input", seen)]
+
 
 LINE_TILT_PX = 5        # printed lines are found even when they drift this much across a run
 LINE_WIDTH_PX = 7       # printed lines are thinner than this
 LINE_CONTRAST = 0.05    # ... and darker than the paper beside them by this share, at least
+
+
+def thin_lines(found, axis):
+    """The parts of `found` thin enough to be printed lines (axis 1: horizontal, 0:
+    vertical); None when there are none. A cloud of noise in a shadow can hold long runs
+    too, but never as a thin line."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    length = stats[1:, cv2.CC_STAT_WIDTH if axis == 1 else cv2.CC_STAT_HEIGHT]
+    thin = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= (LINE_TILT_PX + LINE_WIDTH_PX) * length) + 1
+    if not len(thin):
+        return None
+    return found if len(thin) == count - 1 else np.where(np.isin(labels, thin), 255, 0).astype(np.uint8)
 
 
 def without_paper_lines(ink, ratio, lengths):
@@ -1177,18 +1200,22 @@ def without_paper_lines(ink, ratio, lengths):
     still shows its lines whole. Strokes that crossed a line are bridged where it was.
     """
     horizontal, vertical = (max(2, int(length)) for length in lengths)
-    for along, across in (((horizontal, 1), (1, LINE_TILT_PX)), ((1, vertical), (LINE_TILT_PX, 1))):
-        width = (1, LINE_WIDTH_PX) if across[0] == 1 else (LINE_WIDTH_PX, 1)
-        thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
-                                cv2.getStructuringElement(cv2.MORPH_RECT, width))
-        faint = cv2.threshold(thin, LINE_CONTRAST * PAPER, 255, cv2.THRESH_BINARY)[1]
-        thick = cv2.dilate(cv2.bitwise_or(faint, ink), cv2.getStructuringElement(cv2.MORPH_RECT, across))
-        lines = cv2.morphologyEx(thick, cv2.MORPH_OPEN,
-                                 cv2.getStructuringElement(cv2.MORPH_RECT, along))
-        if not cv2.countNonZero(lines):
+    thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
+                            cv2.getStructuringElement(cv2.MORPH_RECT, (LINE_WIDTH_PX,) * 2))
+    faint = cv2.bitwise_or(ink, cv2.threshold(thin, LINE_CONTRAST * PAPER, 255, cv2.THRESH_BINARY)[1])
+    for along, across, axis in (((horizontal, 1), (1, LINE_TILT_PX), 1),
+                                ((1, vertical), (LINE_TILT_PX, 1), 0)):
+        thick = cv2.dilate(faint, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        # No row (column) holds as many marks as a line is long: no line, and no more work.
+        if np.count_nonzero(thick, axis=axis).max() < max(along):
+            continue
+        lines = thin_lines(cv2.morphologyEx(thick, cv2.MORPH_OPEN,
+                                            cv2.getStructuringElement(cv2.MORPH_RECT, along)), axis)
+        if lines is None:
             continue
         rest = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
-        bridge = (across[0] + 2, across[1] + 2)   # across the line, a little longer than it
+        # Across the line and wider than it, however thick it was found.
+        bridge = (across[0] + LINE_WIDTH_PX, 1) if across[0] > 1 else (1, across[1] + LINE_WIDTH_PX)
         bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE,
                                    cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
         ink = cv2.bitwise_or(rest, cv2.bitwise_and(bridged, lines))
@@ -1215,6 +1242,32 @@ def working_gray(frame, box, largest):
     return to_gray_uint8(cv2.resize(crop, size, interpolation=cv2.INTER_AREA)), scale
 
 
+NOTE_DARKNESS = 0.5      # a background darker than half the paper is not paper: a room behind a note
+NOTE_BORDER = 0.2        # ... when it takes this much of the box's border
+NOTE_EDGE_PX = 4         # the note's own edge, left out with the background
+
+
+def note_mask(gray):
+    """Where a note held up in front of a dark room lies in the box (255), or None when
+    paper reaches the box's edges (as it usually does).
+
+    Around a note the dark room looks like ink against the paper's light; only the note's
+    largest bright region, its holes (the ink) filled, is read.
+    """
+    small = cv2.resize(gray, (16, 16), interpolation=cv2.INTER_AREA)
+    dark = NOTE_DARKNESS * float(small.max())
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.count_nonzero(border < dark) < NOTE_BORDER * border.size:
+        return None
+    bright = cv2.threshold(gray, dark, 255, cv2.THRESH_BINARY)[1]
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    mask = np.zeros_like(gray)
+    if contours:
+        cv2.drawContours(mask, [max(contours, key=cv2.contourArea)], -1, 255, cv2.FILLED)
+    edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NOTE_EDGE_PX + 1,) * 2)
+    return cv2.erode(mask, edge)
+
+
 def ink_in(frame, box, threshold, largest, line_lengths):
     """The frame's `box` (x, y, w, h) at working size (height at most `largest`) as white
     ink on black, without printed lines longer than `line_lengths` (shares of its width and
@@ -1225,7 +1278,9 @@ def ink_in(frame, box, threshold, largest, line_lengths):
     gray, scale = working_gray(frame, box, largest)
     ratio = brightness_ratio(gray)
     lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
-    return without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths), scale
+    ink = without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths)
+    note = note_mask(gray)
+    return (ink if note is None else cv2.bitwise_and(ink, note)), scale
 
 
 def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
@@ -1243,11 +1298,14 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 # --------------------------------------------------------------------------------------
 
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
-SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck
+SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
+SMALLEST_DIGIT = 0.05   # ... and so is ink smaller than this share of the band's height
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
+BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, is a loose bar
 ONE_DIGIT_WIDTH = 1.1   # a digit is at most this wide, in line heights (a wide 0)
 TWO_DIGITS_WIDTH = 0.75  # a blob narrower than this (in line heights) never holds two digits ...
 TWO_DIGITS_WIDER = 1.4  # ... unless it is this much wider than the line's typical digit
+SURELY_TWO_WIDER = 1.6  # this much wider than the typical digit, one digit is ever less likely
 CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, ends a number
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
 CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
@@ -1296,24 +1354,18 @@ def pieces_of(components):
     return [Piece([c], c.box) for c in components]
 
 
-def mask_of(labels, pieces):
-    """The 0/255 mask of the pieces' components, cropped to their common box."""
-    components = [c for p in pieces for c in p.components]
-    x, y, w, h = union_box([c.box for c in components])
-    crop = labels[y:y + h, x:x + w]
-    return np.where(np.isin(crop, [c.label for c in components]), 255, 0).astype(np.uint8)
-
-
 def pen_width(labels, components):
     """The writing's stroke width in pixels, from all its ink (2 * area / perimeter)."""
     if not components:
         return 1.0
-    return max(1.0, stroke_width(mask_of(labels, pieces_of(components))))
+    return max(1.0, stroke_width(mask_of(labels, components)))
 
 
-def is_speck(piece, pen):
-    """A dot, a speck of dirt or noise: no bigger than a few pen widths."""
-    return max(piece.box[2], piece.box[3]) <= SPECK_PENS * pen
+def is_speck(piece, pen, band_height):
+    """A dot, a speck of dirt or noise: no bigger than a few pen widths, or too small to
+    be read as a digit at all."""
+    size = max(piece.box[2], piece.box[3])
+    return size <= SPECK_PENS * pen or size < SMALLEST_DIGIT * band_height
 
 
 def is_flat(piece):
@@ -1356,16 +1408,21 @@ def line_nearest_centre(pieces, band_height):
 
 @dataclass
 class LineSize:
-    """What a digit of this line looks like: its height and, but for 1s, its width."""
+    """What a digit of this line looks like: its height and, but for 1s, its width; and
+    where the line's middle is."""
     height: float
     width: float
+    middle: float
 
 
 def line_size(pieces):
-    """Most digits' height (a long tail or a small 0 does not set it) and typical width."""
+    """Most digits' height (a long tail or a small 0 does not set it), typical width and
+    middle."""
     height = float(np.percentile([p.box[3] for p in pieces], 75))
     widths = [p.box[2] for p in pieces if p.box[2] >= 0.4 * p.box[3]] or [0.7 * height]
-    return LineSize(height, float(np.median(widths)))
+    tall = [p for p in pieces if p.box[3] >= 0.6 * height]
+    return LineSize(height, float(np.median(widths)),
+                    float(np.median([p.box[1] + p.box[3] / 2 for p in tall])))
 
 
 def nearest_cluster(pieces, size, band_width):
@@ -1386,11 +1443,19 @@ def nearest_cluster(pieces, size, band_width):
     return min(clusters, key=distance)
 
 
-def attach_bars(pieces):
-    """A flat piece (a bar, a crossbar) joins the digit whose columns it shares most;
-    one that shares none (a dash, an underline) is not part of the number."""
-    digits = [p for p in pieces if not is_flat(p)]
-    for bar in (p for p in pieces if is_flat(p)):
+def is_bar(piece, size):
+    """A bar or a stroke come loose: flat, or short, not narrow and floating above the
+    line's middle (a 5's bar). A short digit, a small 0, stands on the line."""
+    x, y, w, h = piece.box
+    floating = h < BAR_HEIGHT * size.height and w >= h and y + h < size.middle
+    return is_flat(piece) or floating
+
+
+def attach_bars(pieces, size):
+    """A bar joins the digit whose columns it shares most; one that shares none (a dash,
+    an underline, an apostrophe) is not part of the number."""
+    digits = [p for p in pieces if not is_bar(p, size)]
+    for bar in (p for p in pieces if is_bar(p, size)):
         overlaps = [columns_overlap(bar.box, d.box) for d in digits]
         if overlaps and max(overlaps) > 0.3:
             i = int(np.argmax(overlaps))
@@ -1436,9 +1501,9 @@ def ink_runs(column):
 
 
 def whole_prior(box, size):
-    """Against one digit as wide as two: nothing up to a wide 0, then steeply more."""
+    """Against one digit as wide as two: nothing up to a wide 0, then more and more."""
     return max(0.0, box[2] / size.height - ONE_DIGIT_WIDTH) + \
-        max(0.0, box[2] / size.width - 1.6)
+        max(0.0, box[2] / size.width - SURELY_TWO_WIDER)
 
 
 def split_at(mask, cut):
@@ -1525,7 +1590,7 @@ def number_options(labels, pieces, pen, size):
     whole, cut in two, joined with the next, or (a comma, a tick) left out."""
     options = []
     for i, piece in enumerate(pieces):
-        mask = mask_of(labels, [piece])
+        mask = mask_of(labels, piece.components)
         mark = is_mark(piece, size)
         options.append(Option(i, i + 1, [(piece.box, mask)],
                               whole_prior(piece.box, size) + (MARK_DOUBT if mark else 0.0)))
@@ -1534,7 +1599,7 @@ def number_options(labels, pieces, pen, size):
         options += cut_options(i, piece, mask, pen, size)
         if i + 1 < len(pieces) and may_join(piece, pieces[i + 1], pen, size):
             pair = piece.joined(pieces[i + 1])
-            options.append(Option(i, i + 2, [(pair.box, mask_of(labels, [pair]))],
+            options.append(Option(i, i + 2, [(pair.box, mask_of(labels, pair.components))],
                                   join_prior(piece, pieces[i + 1], size) + whole_prior(pair.box, size)))
     return options
 
@@ -1543,11 +1608,11 @@ def segment_number(ink):
     """The row of digits in `ink`: (number of pieces, every Option to read them)."""
     labels, components = ink_components(ink)
     pen = pen_width(labels, components)
-    pieces = [p for p in pieces_of(components) if not is_speck(p, pen)]
+    pieces = [p for p in pieces_of(components) if not is_speck(p, pen, ink.shape[0])]
     pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), ink.shape[0])
     if not pieces:
         return 0, []
-    pieces = sorted(attach_bars(pieces), key=lambda p: p.box[0] + p.box[2] / 2)
+    pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
         return 0, []
     size = line_size(pieces)
@@ -1562,7 +1627,9 @@ class NumberPreprocessed:
     pieces: int           # how many pieces of ink the row was split into
     options: list         # Options, their digits as (box in the ink, 28x28 model input)
     scale: float = 1.0    # frame pixels per ink pixel
-    model_input: object = None  # the inset shows the band's ink only
+
+    def panels(self):
+        return [("binarized", self.ink)]
 
 
 def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
@@ -1582,10 +1649,47 @@ def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 
 @dataclass
 class Reading:
+    """The answer in single-digit mode; in number mode, one digit of the row."""
     digit: object        # int 0-9, or None when there is no digit
     confidence: float
     uncertain: bool = False
-    box: tuple = None    # in number mode: where this digit is, in band coordinates
+    box: tuple = None    # in number mode: where this digit is, in the band's ink
+
+    @property
+    def found(self):
+        return self.digit is not None
+
+    def fields(self):
+        """This answer's fields in a predictions record."""
+        return {"digit": self.digit, "confidence": round(self.confidence, 4),
+                "uncertain": self.uncertain}
+
+    def draw(self, canvas, roi, ink_scale):
+        draw_single_answer(canvas, roi, self)
+
+
+@dataclass
+class NumberReading:
+    """The answer in number mode: the row's digits, left to right."""
+    digits: list         # Readings, each with its box
+
+    @property
+    def text(self):
+        return "".join(str(r.digit) for r in self.digits)
+
+    @property
+    def found(self):
+        return bool(self.digits)
+
+    def fields(self):
+        digits = [r.digit for r in self.digits]
+        return {"digit": digits[0] if len(digits) == 1 else None,
+                "confidence": round(min((r.confidence for r in self.digits), default=0.0), 4),
+                "uncertain": any(r.uncertain for r in self.digits), "digits": digits,
+                "number": self.text or None}
+
+    def draw(self, canvas, band, ink_scale):
+        draw_number_answer(canvas, band, self, ink_scale)
 
 
 def same_digit(a, b, min_overlap=0.6):
@@ -1623,14 +1727,18 @@ class DigitReader:
     def probabilities(self, model_input):
         return self.model.probabilities(model_input[None])[0]
 
+    def reset(self):
+        """Forget the digit held so far: the next one starts its own average."""
+        self.recent.clear()
+        self.previous_input = None
+
     def read(self, model_input):
         if model_input is None:
-            self.recent.clear()
-            self.previous_input = None
+            self.reset()
             return Reading(None, 0.0)
         current = self.probabilities(model_input)
         if self.recent and self.is_new_digit(model_input, current):
-            self.recent.clear()
+            self.reset()
         self.previous_input = model_input
         self.recent.append(current)
         average = np.mean(self.recent, axis=0)
@@ -1639,7 +1747,7 @@ class DigitReader:
         return Reading(digit, confidence, confidence < self.min_confidence)
 
     def read_number(self, preprocessed):
-        """One Reading per digit of the row, every option's digits in a single model call.
+        """The row's NumberReading, every option's digits read in a single model call.
 
         The row is read the way that scores best: the sum of its digits' log-probabilities
         minus the options' shape priors (recognition-based segmentation).
@@ -1647,7 +1755,7 @@ class DigitReader:
         options = preprocessed.options
         inputs = [x for option in options for _, x in option.digits]
         if not inputs:
-            return []
+            return NumberReading([])
         answers = iter(self.model.probabilities(np.stack(inputs)))
         scored = {}
         for option in options:
@@ -1658,7 +1766,7 @@ class DigitReader:
         for option in best_reading(preprocessed.pieces, options, scored):
             readings += [Reading(int(p.argmax()), float(p.max()), float(p.max()) < self.min_confidence,
                                  box) for (box, _), p in zip(option.digits, scored[id(option)][1])]
-        return readings
+        return NumberReading(readings)
 
     def is_new_digit(self, model_input, current):
         """A changed shape, or a confident answer that disagrees with the average so far."""
@@ -1862,18 +1970,15 @@ def put_label(image, text, origin, scale=0.6, color=WHITE, thickness=1, pad=4):
     return tw + 2 * pad, th + base + 2 * pad
 
 
-def draw_inset(canvas, preprocessed, size):
-    """Top-left: the binarized ROI (or band, at its own aspect) and the 28x28 model input."""
-    ink_h, ink_w = preprocessed.ink.shape
-    ink_width = int(np.clip(size * ink_w / max(ink_h, 1), 8, 3 * size))
-    ink = cv2.resize(preprocessed.ink, (ink_width, size), interpolation=cv2.INTER_AREA)
-    seen = np.zeros((size, size), np.uint8)
-    if preprocessed.model_input is not None:
-        seen = cv2.resize((preprocessed.model_input * 255).astype(np.uint8), (size, size),
-                          interpolation=cv2.INTER_NEAREST)
+def draw_inset(canvas, panels, size):
+    """Top-left: the binarized ROI (or band, at its own aspect) and the 28x28 model input,
+    `size` pixels tall."""
     x0 = 8
-    for panel, title in ((ink, "binarized"), (seen, "model input")):
-        width = panel.shape[1]
+    for title, image in panels:
+        width = int(np.clip(size * image.shape[1] / max(image.shape[0], 1), 8, 3 * size))
+        small = image.shape[0] < size   # the 28x28 input: big pixels, as the model sees it
+        panel = cv2.resize(image, (width, size),
+                           interpolation=cv2.INTER_NEAREST if small else cv2.INTER_AREA)
         if canvas.shape[0] < size + 30 or canvas.shape[1] < x0 + width:
             return
         canvas[22:22 + size, x0:x0 + width] = cv2.cvtColor(panel, cv2.COLOR_GRAY2BGR)
@@ -1935,20 +2040,21 @@ def draw_single_answer(canvas, roi, reading):
         put_label(canvas, f"{reading.confidence:.0%}", (label_x, y + 110), scale=0.7)
 
 
-def draw_number_answer(canvas, band, readings, ink_scale):
+def draw_number_answer(canvas, band, answer, ink_scale):
     """Each digit boxed with its own prediction, and the whole number below the band.
 
-    `band` is in canvas pixels; the readings' boxes are in band ink pixels, `ink_scale`
+    `band` is in canvas pixels; the digits' boxes are in band ink pixels, `ink_scale`
     canvas pixels each.
     """
     x, y, w, h = band
+    readings = answer.digits
     for reading in readings:
         bx, by, bw, bh = scaled(reading.box, ink_scale)
         color = YELLOW if reading.uncertain else GREEN
         cv2.rectangle(canvas, (x + bx, y + by), (x + bx + bw, y + by + bh), color, 1)
         put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
                   thickness=2)
-    number = "".join(str(r.digit) for r in readings) or "no number"
+    number = answer.text or "no number"
     # Below the band: above it is the inset's place on small frames.
     put_label(canvas, number, (x + 4, min(canvas.shape[0] - 50, y + h + 48)),
               scale=1.6 if readings else 0.8,
@@ -1962,64 +2068,43 @@ def status_text(fps, source_size, threshold):
     return f"{fps:4.0f} FPS  {size}threshold {mode}"
 
 
-def draw_overlay(image, preprocessed, answer, inference_on, fps, threshold, sample_counts=None,
-                 scale=1.0, source_size=None):
+def draw_overlay(image, preprocessed, answer, *, inference_on=True, fps=0.0,
+                 threshold=AUTO_THRESHOLD, sample_counts=None, scale=1.0, source_size=None):
     """The frame with ROI (or number band), answer, inset, FPS and status, on a BGR copy.
 
     `image` is the frame as shown, `scale` times its size (display_image): the overlay is
     drawn at display resolution, so it looks the same whatever the camera's resolution.
     `source_size` (w, h), the size the camera delivers, goes in the status.
-    `answer` is a Reading, or a list of Readings in number mode.
+    `answer` is a Reading, or a NumberReading in number mode.
     """
     canvas = display_image(image, 1.0).copy()
     roi = scaled(preprocessed.roi, scale)
     x, y, w, h = roi
     cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if inference_on else GREY, 2)
     if inference_on:
-        draw_inset(canvas, preprocessed, size=max(48, min(112, canvas.shape[0] // 5)))
-        if isinstance(answer, list):
-            draw_number_answer(canvas, roi, answer, preprocessed.scale * scale)
-        else:
-            draw_single_answer(canvas, roi, answer)
+        draw_inset(canvas, preprocessed.panels(), size=max(48, min(112, canvas.shape[0] // 5)))
+        answer.draw(canvas, roi, preprocessed.scale * scale)
     speed = status_text(fps, source_size, threshold)
     (width, _), _ = cv2.getTextSize(speed, FONT, 0.5, 1)
     put_label(canvas, speed, (canvas.shape[1] - width - 12, 20), scale=0.5)
     if sample_counts:
         counts = " ".join(f"{d}:{n}" for d, n in sorted(sample_counts.items()))
         put_label(canvas, f"samples {counts}", (8, canvas.shape[0] - 36), scale=0.45)
-    status = ("inference ON" if inference_on else "inference OFF") + \
-        " - click/space toggles, m number, 0-9 sample, s snapshot, q quits"
+    status = f"inference {'ON' if inference_on else 'OFF'} - {controls_help()}"
     put_label(canvas, status, (8, canvas.shape[0] - 10), scale=0.45,
               color=GREEN if inference_on else YELLOW)
     return canvas
 
 
-def save_sample(folder, digit, model_input):
-    """Keep a model input with its label under folder/<digit>/, for --finetune."""
-    target = Path(folder) / str(digit)
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.perf_counter_ns() % 10**9:09d}.png"
-    cv2.imwrite(str(path), np.round(model_input * 255).astype(np.uint8))
-    return path
-
-
-def count_samples(folder):
-    folder = Path(folder)
-    return {d: len(list((folder / str(d)).glob("*.png"))) for d in DIGITS
-            if (folder / str(d)).is_dir()}
-
-
 def save_snapshot(folder, frame, preprocessed):
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
+    """The full-resolution frame, its ROI (or band) and what the inset shows, as PNGs."""
+    stamp = timestamped(folder)
     x, y, w, h = preprocessed.roi
-    cv2.imwrite(str(folder / f"{stamp}-frame.png"), frame)
-    cv2.imwrite(str(folder / f"{stamp}-roi.png"), frame[y:y + h, x:x + w])
-    if preprocessed.model_input is not None:
-        cv2.imwrite(str(folder / f"{stamp}-input.png"),
-                    (preprocessed.model_input * 255).astype(np.uint8))
-    return folder / stamp
+    cv2.imwrite(f"{stamp}-frame.png", frame)
+    cv2.imwrite(f"{stamp}-roi.png", frame[y:y + h, x:x + w])
+    for title, image in preprocessed.panels():
+        cv2.imwrite(f"{stamp}-{title.replace(' ', '-')}.png", image)
+    return stamp
 
 
 def open_window():
@@ -2040,54 +2125,69 @@ def show_waiting(message):
     return waiting
 
 
-class Controls:
-    """The window's mouse, keyboard and trackbar state."""
+# The window's controls: (keys, what they do). The status line, --help and the README's
+# table are made from this one list; Controls.on_key does what it says.
+CONTROLS = (
+    ("click, space", "inference on/off"),
+    ("m", "one digit / whole number"),
+    ("0-9", "save the digit as your sample"),
+    ("s", "snapshot"),
+    ("q, Esc", "quit"),
+)
+QUIT_KEYS = (ord("q"), 27)
 
-    def __init__(self, threshold, multi=False):
-        self.inference_on = True
-        self.multi = multi
+
+def controls_help():
+    return ", ".join(f"{keys}: {does}" for keys, does in CONTROLS)
+
+
+class Controls:
+    """The window's mouse, keyboard and trackbar, and the state they set."""
+
+    def __init__(self, threshold, number, samples, snapshots):
+        self.inference_on, self.number = True, number
+        self.samples, self.snapshots = samples, snapshots
+        self.sample_counts = count_samples(samples)
         self.was_visible = False
         open_window()
         cv2.createTrackbar(TRACKBAR, WINDOW, threshold, 255, lambda value: None)
         cv2.setMouseCallback(WINDOW, self.on_mouse)
 
-    def on_mouse(self, event, x, y, flags, param):
-        if event == cv2.EVENT_LBUTTONDOWN:
-            self.toggle()
-
-    def toggle(self):
-        self.inference_on = not self.inference_on
-
     @property
     def threshold(self):
         return max(0, cv2.getTrackbarPos(TRACKBAR, WINDOW))
 
-    def window_closed(self):
-        """True once the user closed the window with its X (it was shown, and is gone)."""
+    def on_mouse(self, event, x, y, flags, param):
+        if event == cv2.EVENT_LBUTTONDOWN:
+            self.inference_on = not self.inference_on
+
+    def on_key(self, key, frame, preprocessed, reader):
+        """Do what CONTROLS says `key` does, with the frame just shown."""
+        if key == ord(" "):
+            self.inference_on = not self.inference_on
+        elif key == ord("m"):
+            self.number = not self.number
+            reader.reset()
+        elif key == ord("s"):
+            print(f"snapshot saved: {save_snapshot(self.snapshots, frame, preprocessed)}-*.png")
+        elif ord("0") <= key <= ord("9") and not self.number and preprocessed.model_input is not None:
+            print(f"sample saved: {save_sample(self.samples, key - ord('0'), preprocessed.model_input)}")
+            self.sample_counts = count_samples(self.samples)
+
+    def wants_to_quit(self, key):
+        """q, Esc, or the window's X (it was shown, and is gone)."""
         try:
             visible = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
         except cv2.error:
             visible = False
         # A new window may not be mapped yet on its first frames: that is not a close.
         self.was_visible = self.was_visible or visible
-        return self.was_visible and not visible
+        return key in QUIT_KEYS or (self.was_visible and not visible)
 
 
 # --------------------------------------------------------------------------------------
 # Live loop
 # --------------------------------------------------------------------------------------
-
-def answer_fields(answer):
-    """The JSON fields of one frame's answer: a Reading, or a list of Readings (number mode)."""
-    if not isinstance(answer, list):
-        return {"digit": answer.digit, "confidence": round(answer.confidence, 4),
-                "uncertain": answer.uncertain}
-    digits = [r.digit for r in answer]
-    return {"digit": digits[0] if len(digits) == 1 else None,
-            "confidence": round(min((r.confidence for r in answer), default=0.0), 4),
-            "uncertain": any(r.uncertain for r in answer), "digits": digits,
-            "number": "".join(map(str, digits)) or None}
-
 
 class PredictionLog:
     """JSON Lines, one record per processed frame, and the run's summary."""
@@ -2099,12 +2199,11 @@ class PredictionLog:
         self.frames = self.digits = 0
 
     def write(self, frame_index, answer, milliseconds, **extra):
-        fields = answer_fields(answer)
         self.frames += 1
-        self.digits += fields["digit"] is not None or bool(fields.get("number"))
+        self.digits += answer.found
         self.milliseconds.append(milliseconds)
         if self.file:
-            record = {"frame": frame_index, **fields, "ms": round(milliseconds, 3), **extra}
+            record = {"frame": frame_index, **answer.fields(), "ms": round(milliseconds, 3), **extra}
             self.file.write(json.dumps(record) + "\n")
 
     def summary(self):
@@ -2116,77 +2215,94 @@ class PredictionLog:
             self.file.close()
 
 
-def read_frame(frame, reader, roi_fraction, threshold, multi=False):
+def read_frame(frame, reader, *, roi_fraction, threshold, number=False):
     """The whole per-frame pipeline, preprocessing and inference: (preprocessed, answer)."""
-    if multi:
+    if number:
         preprocessed = preprocess_number(frame, roi_fraction, threshold)
         return preprocessed, reader.read_number(preprocessed)
     preprocessed = preprocess_frame(frame, roi_fraction, threshold)
     return preprocessed, reader.read(preprocessed.model_input)
 
 
-def run_headless(source, reader, log, options, ctrl_c=None):
-    index = 0
-    while (options.max_frames is None or index < options.max_frames) and not (
-            ctrl_c and ctrl_c.requested):
-        frame = source.read()
-        if frame is None:
-            break
-        started = time.perf_counter()
-        _, answer = read_frame(frame, reader, options.roi, options.threshold, options.multi)
-        log.write(index, answer, (time.perf_counter() - started) * 1000)
-        index += 1
-
-
-def idle_view(frame, options, multi):
+def idle_view(frame, roi_fraction, number):
     """What the window shows while inference is off: the ROI or band, nothing read."""
-    roi = number_band(frame.shape, options.roi) if multi else centered_roi(frame.shape, options.roi)
+    frame_shape = np.shape(frame)
+    roi = number_band(frame_shape, roi_fraction) if number else centered_roi(frame_shape, roi_fraction)
     return Preprocessed(roi, np.zeros((1, 1), np.uint8), None), Reading(None, 0.0)
 
 
-def run_window(source, reader, log, options, ctrl_c=None):
-    controls = Controls(options.threshold, options.multi)
-    still = source.image is not None
-    frame_pause = 1000.0 / source.fps if source.fps else 1.0
-    sample_counts = count_samples(options.samples)
-    fps, index, last = 0.0, 0, time.perf_counter()
-    window_size = options.window_size or screen_work_area() or DEFAULT_WINDOW_SIZE
-    shown, image, scale = None, None, 1.0
-    while options.max_frames is None or index < options.max_frames:
-        frame = source.read(repeat_image=True)
+def numbered_frames(source, max_frames, repeat_image=False):
+    index = 0
+    while max_frames is None or index < max_frames:
+        frame = source.read(repeat_image=repeat_image)
         if frame is None:
+            return
+        yield index, frame
+        index += 1
+
+
+def milliseconds_since(started):
+    return (time.perf_counter() - started) * 1000
+
+
+def run_headless(source, reader, log, *, roi_fraction=0.5, threshold=AUTO_THRESHOLD,
+                 number=False, max_frames=None, ctrl_c=None):
+    for index, frame in numbered_frames(source, max_frames):
+        if ctrl_c and ctrl_c.requested:
             break
         started = time.perf_counter()
-        if frame is not shown:  # a still image is shrunk for the screen once, not every loop
-            scale = display_scale(frame.shape, window_size)
-            shown, image = frame, display_image(frame, scale)
-        threshold = controls.threshold
-        if controls.inference_on:
-            preprocessed, answer = read_frame(frame, reader, options.roi, threshold, controls.multi)
-            log.write(index, answer, (time.perf_counter() - started) * 1000, threshold=threshold)
-        else:
-            preprocessed, answer = idle_view(frame, options, controls.multi)
-        cv2.imshow(WINDOW, draw_overlay(image, preprocessed, answer, controls.inference_on, fps,
-                                        threshold, sample_counts, scale, frame.shape[1::-1][:2]))
-        spent_ms = (time.perf_counter() - started) * 1000
-        key = cv2.waitKey(30 if still else max(1, int(frame_pause - spent_ms))) & 0xFF
+        _, answer = read_frame(frame, reader, roi_fraction=roi_fraction, threshold=threshold,
+                               number=number)
+        log.write(index, answer, milliseconds_since(started))
+
+
+class Screen:
+    """Frames as the window shows them: shrunk to fit, with the overlay and its speed."""
+
+    def __init__(self, window_size, fps=None):
+        self.window_size, self.frame_pause = window_size, 1000.0 / fps if fps else 1.0
+        self.shown, self.image, self.scale = None, None, 1.0
+        self.fps, self.last = 0.0, time.perf_counter()
+
+    def show(self, frame, preprocessed, answer, controls):
+        if frame is not self.shown:  # a still image is shrunk for the screen once, not every loop
+            self.scale = display_scale(frame.shape, self.window_size)
+            self.shown, self.image = frame, display_image(frame, self.scale)
+        cv2.imshow(WINDOW, draw_overlay(
+            self.image, preprocessed, answer, inference_on=controls.inference_on, fps=self.fps,
+            threshold=controls.threshold, sample_counts=controls.sample_counts,
+            scale=self.scale, source_size=frame.shape[1::-1][:2]))
+
+    def wait_for_key(self, started, still):
+        """The key pressed while waiting for the next frame's time (a video's own pace)."""
+        pause = 30 if still else max(1, int(self.frame_pause - milliseconds_since(started)))
+        key = cv2.waitKey(pause) & 0xFF
         now = time.perf_counter()
-        fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1.0 / max(now - last, 1e-6)
-        last = now
-        index += 1
-        if key in (ord("q"), 27) or controls.window_closed() or (ctrl_c and ctrl_c.requested):
+        rate = 1.0 / max(now - self.last, 1e-6)
+        self.fps, self.last = (0.9 * self.fps + 0.1 * rate if self.fps else rate), now
+        return key
+
+
+def run_window(source, reader, log, *, roi_fraction=0.5, threshold=AUTO_THRESHOLD,
+               number=False, window_size=DEFAULT_WINDOW_SIZE, samples=Path("samples"),
+               snapshots=Path("snapshots"), max_frames=None, ctrl_c=None):
+    """The live window. Each frame: read it (while inference is on) and log the answer,
+    show it under the overlay, wait for the next frame's time, and act on the key pressed."""
+    controls = Controls(threshold, number, samples, snapshots)
+    screen = Screen(window_size, source.fps)
+    for index, frame in numbered_frames(source, max_frames, repeat_image=True):
+        started = time.perf_counter()
+        if controls.inference_on:
+            preprocessed, answer = read_frame(frame, reader, roi_fraction=roi_fraction,
+                                              threshold=controls.threshold, number=controls.number)
+            log.write(index, answer, milliseconds_since(started), threshold=controls.threshold)
+        else:
+            preprocessed, answer = idle_view(frame, roi_fraction, controls.number)
+        screen.show(frame, preprocessed, answer, controls)
+        key = screen.wait_for_key(started, still=source.image is not None)
+        if controls.wants_to_quit(key) or (ctrl_c and ctrl_c.requested):
             break
-        if key == ord(" "):
-            controls.toggle()
-        elif key == ord("m"):
-            controls.multi = not controls.multi
-            reader.recent.clear()
-        elif key == ord("s"):
-            print(f"snapshot saved: {save_snapshot(options.snapshots, frame, preprocessed)}-*.png")
-        elif ord("0") <= key <= ord("9") and preprocessed.model_input is not None and \
-                not controls.multi:
-            print(f"sample saved: {save_sample(options.samples, key - ord('0'), preprocessed.model_input)}")
-            sample_counts = count_samples(options.samples)
+        controls.on_key(key, frame, preprocessed, reader)
 
 
 # --------------------------------------------------------------------------------------
@@ -2244,8 +2360,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Read handwritten digits from a webcam with an MNIST-trained Keras MLP.",
         formatter_class=HelpFormatter,
-        epilog="Window controls: left click or space toggles inference, s saves a snapshot, "
-               "q or Esc quits. Offline? Set MNIST_NPZ or pass --data to a local mnist.npz.")
+        epilog=f"Window controls: {controls_help()}; the Threshold trackbar: 0 automatic, "
+               "1-255 a fixed cut. Offline? Set MNIST_NPZ or pass --data to a local mnist.npz.")
     model = parser.add_argument_group("model and data")
     model.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file to load or create")
     model.add_argument("--data", type=Path, default=os.environ.get("MNIST_NPZ") or None,
@@ -2283,7 +2399,7 @@ def parse_args(argv=None):
                       help="answers below this probability are shown as uncertain")
     live.add_argument("--smooth", type=positive_int, default=5,
                       help="average the probabilities over this many frames of a steady digit")
-    live.add_argument("--multi", action="store_true",
+    live.add_argument("--multi", dest="number", action="store_true",
                       help="read every digit of a whole number in a wider 3:1 band (key m)")
     live.add_argument("--samples", type=Path, default=Path("samples"),
                       help="folder of your own labelled digits (keys 0-9) for --finetune")
@@ -2344,8 +2460,9 @@ def evaluate_if_needed(options, model, trained):
         metrics = evaluate_model(model, x_test, y_test, options.model, options.reports,
                                  options.show_plots)
     except OSError as error:
-        print(f"error: cannot write reports to {options.reports}/ ({error.strerror or error}); "
-              "check the folder's permissions and free space, or pass --reports DIR")
+        print(f"warning: cannot write reports to {options.reports}/ ({error.strerror or error}); "
+              "check the folder's permissions and free space, or pass --reports DIR",
+              file=sys.stderr)
         return
     print(f"test accuracy {metrics['accuracy']:.4f}; reports written to {options.reports}/")
 
@@ -2382,12 +2499,16 @@ def open_live_source(options):
 def run_live(options, model, source):
     reader = DigitReader(model, options.min_confidence, options.smooth)
     log = PredictionLog(options.predictions)
+    reading = dict(roi_fraction=options.roi, threshold=options.threshold, number=options.number,
+                   max_frames=options.max_frames)
     try:
         with CtrlC() as ctrl_c:
             if options.headless:
-                run_headless(source, reader, log, options, ctrl_c)
+                run_headless(source, reader, log, ctrl_c=ctrl_c, **reading)
             else:
-                run_window(source, reader, log, options, ctrl_c)
+                window_size = options.window_size or screen_work_area() or DEFAULT_WINDOW_SIZE
+                run_window(source, reader, log, window_size=window_size, samples=options.samples,
+                           snapshots=options.snapshots, ctrl_c=ctrl_c, **reading)
     finally:
         log.close()
         if not options.headless:

@@ -298,7 +298,7 @@ def digit_crop(image):
     return image[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
 
 
-def handwritten_row(images, rng, line=48, short_share=0.35, touching=0.25, thin=False):
+def handwritten_row(images, rng, line=48, short_share=0.35, touching=0.15, thin=False):
     """MNIST digits written as a person writes a number: alpha in [0, 1] on a baseline.
 
     Within the row, digit heights run from about half the line to the full line (a
@@ -375,7 +375,7 @@ def hard_number_frame(item, rng, size=FRAME_SIZE):
     band_w = 3 * band_h
     row = item.rows[0]
     scale = min(rng.uniform(0.45, 0.6) * band_h / row.shape[0], 0.9 * band_w / row.shape[1])
-    spacing = row.shape[0] * scale * rng.uniform(1.15, 1.5)
+    spacing = row.shape[0] * scale * rng.uniform(1.25, 1.6)   # rows apart, as on lined paper
     alpha = np.zeros((height, width), np.float32)
     centre = (width / 2 + rng.uniform(-0.03, 0.03) * band_w, height / 2 + rng.uniform(-0.05, 0.05) * band_h)
     for i, other in enumerate(item.rows):

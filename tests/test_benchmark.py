@@ -23,6 +23,7 @@ def test_benchmark_json_has_every_field_and_a_verdict_per_target(tmp_path, mnist
     assert data["memory_mb"]["peak"] > 0 and data["memory_mb"]["app_summary"].startswith("frames 500,")
     assert {"import_and_load_s", "inference_ms_median", "peak_rss_mb"} <= set(data["keras_path"])
     assert data["training"] is None                      # a quick run leaves training out
+    assert all(ms > 0 for ms in data["large_inputs_ms"].values())
     expected = set(benchmark.TARGETS) - {"training_s"}
     assert set(data["targets"]) == expected
     for check in data["targets"].values():

@@ -138,7 +138,7 @@ def test_camera_size_is_requested_and_the_status_shows_what_arrives(cameras):
     assert (cv2.CAP_PROP_FRAME_HEIGHT, 1080) in fakes.settings
     frame = source.read()
     pre = main.preprocess_frame(frame)
-    shown = main.draw_overlay(frame, pre, main.Reading(None, 0.0), True, 30.0, 0,
+    shown = main.draw_overlay(frame, pre, main.Reading(None, 0.0), fps=30.0,
                               source_size=frame.shape[1::-1][:2])
     assert main.status_text(30.0, frame.shape[1::-1][:2], 0).count("1280x720") == 1
     assert shown.shape == frame.shape

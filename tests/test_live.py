@@ -89,6 +89,9 @@ def test_reader_calls_the_model_once_a_frame_and_smooths_a_steady_digit(committe
     assert {r.digit for r in readings} == {int(y_test[0])}
     assert len(reader.recent) == 5 and model.batches == 6
     assert reader.read(None).digit is None and len(reader.recent) == 0
+    reader.read(digit)
+    reader.reset()
+    assert len(reader.recent) == 0 and reader.previous_input is None
 
 
 def test_low_confidence_is_flagged_uncertain(committed_model):
@@ -101,8 +104,8 @@ def test_overlay_draws_roi_prediction_and_status_on_a_copy():
     frame = np.full((480, 640, 3), 128, np.uint8)
     pre = main.Preprocessed((200, 120, 240, 240), np.zeros((240, 240), np.uint8),
                             np.zeros((28, 28), np.float32))
-    on = main.draw_overlay(frame, pre, main.Reading(7, 0.93), True, 30.0, 0)
-    off = main.draw_overlay(frame, pre, main.Reading(None, 0.0), False, 30.0, 0)
+    on = main.draw_overlay(frame, pre, main.Reading(7, 0.93), inference_on=True, fps=30.0)
+    off = main.draw_overlay(frame, pre, main.Reading(None, 0.0), inference_on=False, fps=30.0)
     assert (frame == 128).all()                       # the camera frame itself is untouched
     assert tuple(on[120, 300]) == main.GREEN          # ROI edge, green while reading
     assert tuple(off[120, 300]) == main.GREY

@@ -19,7 +19,7 @@ def test_structure_is_flatten_dense_dense_softmax():
     assert output.activation.__name__ == "softmax" and output.units == 10
     assert model.input_shape == (None, 28, 28) and model.output_shape == (None, 10)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
-    assert model.loss == "sparse_categorical_crossentropy"
+    assert model.loss == "categorical_crossentropy"   # one-hot, and uniform for two digits
 
 
 def test_one_epoch_on_a_subset_beats_85_percent_on_held_out_images(small_model, mnist):
@@ -97,3 +97,26 @@ def test_committed_model_is_small_and_carries_its_training_record():
     assert 1 <= info["epochs"] <= 10 and info["seconds"] > 0
     assert len(info["history"]["val_accuracy"]) == info["epochs"]
     json.dumps(info)
+
+
+def test_training_material_has_the_styles_and_the_two_digit_examples(mnist):
+    (x_train, y_train), _ = mnist
+    x, y = x_train[:2000], y_train[:2000]
+    images, targets = main.augmented_epochs(x, y, epochs=2, seed=1)
+    pairs_per_epoch = int(main.PAIR_SHARE * len(x))
+    assert images.shape == (2 * (len(x) + pairs_per_epoch), 28, 28) and images.dtype == np.float32
+    uniform = np.all(np.isclose(targets, 0.1), axis=1)
+    assert uniform.sum() == 2 * pairs_per_epoch                      # "two digits": no class
+    assert np.allclose(targets[~uniform].sum(axis=1), 1.0)           # digits: one-hot
+    rng = np.random.default_rng(0)
+    seven, one = x[y == 7][0], x[y == 1][0]
+    assert (main.with_crossbar(seven, rng) >= seven).all() and (main.with_crossbar(seven, rng) != seven).any()
+    assert (main.with_flag(one, rng) >= one).all() and (main.with_flag(one, rng) != one).any()
+
+
+def test_the_model_doubts_two_touching_digits(committed_model, mnist):
+    (x_train, _), (x_test, y_test) = mnist
+    pairs = main.touching_pairs(x_test, np.random.default_rng(3), 300)
+    doubt = committed_model.probabilities(main.scale_pixels(pairs)).max(axis=1)
+    sure = committed_model.probabilities(main.scale_pixels(x_test[:300])).max(axis=1)
+    assert np.median(doubt) < 0.5 < np.median(sure)

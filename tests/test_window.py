@@ -7,28 +7,32 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 
+import main
 import synthetic_camera as sc
 from conftest import IN_CI, MAIN, ROOT
 
-TOOLS = ("Xvfb", "xdotool")
+TOOLS = ("Xvfb", "xdotool", "import")   # import: ImageMagick, for screenshots
 
 
-@pytest.fixture(scope="module")
-def display(tmp_path_factory):
+def virtual_screen(tmp_path_factory, size):
+    """An Xvfb screen of `size` (w, h); yields its DISPLAY name."""
     missing = [tool for tool in TOOLS if not shutil.which(tool)]
     if missing:
-        message = f"window tests need {' and '.join(missing)} (apt-get install -y xvfb xdotool)"
+        message = (f"window tests need {' and '.join(missing)} "
+                   "(apt-get install -y xvfb xdotool imagemagick)")
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     read_end, write_end = os.pipe()
     log = open(tmp_path_factory.mktemp("xvfb") / "xvfb.log", "w")
     # -noreset: otherwise the server resets whenever its last client (xdotool) disconnects.
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24",
-                               "-nolisten", "tcp", "-noreset"], pass_fds=[write_end],
-                              stdout=log, stderr=log)
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0",
+                               f"{size[0]}x{size[1]}x24", "-nolisten", "tcp", "-noreset"],
+                              pass_fds=[write_end], stdout=log, stderr=log)
     os.close(write_end)
     number = os.read(read_end, 16).decode().split()[0]
     yield f":{number}"
@@ -36,6 +40,16 @@ def display(tmp_path_factory):
     server.wait(timeout=10)
     log.close()
     os.close(read_end)  # only now: Xvfb may write its number again, and dies if it can't
+
+
+@pytest.fixture(scope="module")
+def display(tmp_path_factory):
+    yield from virtual_screen(tmp_path_factory, (1024, 768))
+
+
+@pytest.fixture(scope="module")
+def laptop_screen(tmp_path_factory):
+    yield from virtual_screen(tmp_path_factory, (1600, 1000))
 
 
 def xdotool(display, *args):
@@ -145,3 +159,60 @@ def test_ctrl_c_in_the_live_loop_exits_130_with_the_predictions_flushed(display,
     written = records(predictions)       # every line is whole JSON
     assert [r["frame"] for r in written] == list(range(len(written)))
     assert not xdotool(display, "search", "--name", "Digit reader").stdout.strip()
+
+
+def window_geometry(display, window):
+    fields = dict(line.split("=") for line in
+                  xdotool(display, "getwindowgeometry", "--shell", window).stdout.split())
+    return {key: int(value) for key, value in fields.items() if key != "WINDOW"}
+
+
+def screenshot(display):
+    png = subprocess.run(["import", "-window", "root", "png:-"], capture_output=True, timeout=30,
+                         env={**os.environ, "DISPLAY": display}).stdout
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_a_12_megapixel_photo_fits_the_screen_and_is_read(laptop_screen, mnist_npz, tmp_path):
+    with np.load(mnist_npz) as data:
+        digit = sc.mnist_alpha(data["x_test"][0])               # a 7
+    photo = tmp_path / "phone.jpg"
+    cv2.imwrite(str(photo), sc.same_scene((4032, 3024), digit, seed=3))
+    predictions = tmp_path / "photo.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, str(MAIN), "--source", photo, "--no-eval", "--predictions", predictions],
+        cwd=ROOT, env={**os.environ, "DISPLAY": laptop_screen}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        window = wait_for(lambda: xdotool(laptop_screen, "search", "--name", "Digit reader")
+                          .stdout.split(), 60, "the window")[0]
+        wait_for(lambda: len(records(predictions)) >= 3, 30, "first answers")
+        assert records(predictions)[-1]["digit"] == 7
+        geometry = window_geometry(laptop_screen, window)
+        assert geometry["X"] + geometry["WIDTH"] <= 1600, geometry
+        assert geometry["Y"] + geometry["HEIGHT"] <= 1000, geometry
+
+        # The answer, drawn in green on its dark box to the right of the ROI, is on screen.
+        scale = main.display_scale((3024, 4032), main.DEFAULT_WINDOW_SIZE)
+        x, y, w, h = main.scaled(main.centered_roi((3024, 4032)), scale)
+        left, top = geometry["X"] + x + w + 4, geometry["Y"] + y
+
+        def green_answer():
+            answer_box = screenshot(laptop_screen)[top:top + h // 2, left:geometry["X"] + geometry["WIDTH"]]
+            return np.count_nonzero(np.all(answer_box == main.GREEN, axis=2)) > 100
+        wait_for(green_answer, 15, "the green answer beside the ROI, on screen")
+
+        # A click toggles inference off and on; q quits with status 0.
+        xdotool(laptop_screen, "mousemove", "--window", window, x + w // 2, y + h // 2, "click", "1")
+        time.sleep(1.0)
+        stopped_at = len(records(predictions))
+        time.sleep(1.0)
+        assert len(records(predictions)) == stopped_at
+        xdotool(laptop_screen, "mousemove", "--window", window, x + w // 2, y + h // 2, "click", "1")
+        wait_for(lambda: len(records(predictions)) > stopped_at, 10, "inference back on")
+        press(laptop_screen, window, "q")
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

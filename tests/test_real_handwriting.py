@@ -1,0 +1,210 @@
+"""Real handwriting: other people's photos, numbers as real hands write them, and one test
+on arrays per way a row of real digits used to be misread."""
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+import real_photos as rp
+import synthetic_camera as sc
+from conftest import IN_CI, run_main
+
+# ----- real photos of other people's digits (../shared/real-photos) ---------------------
+
+
+@pytest.fixture(scope="module")
+def real_answers(tmp_path_factory):
+    """Every real photo framed as a camera frame, read by the headless app, both modes."""
+    if not rp.available():
+        message = f"real photos not found at {rp.FOLDER} (set REAL_PHOTOS)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    folder, answers = tmp_path_factory.mktemp("real"), {}
+    for kind, mode in (("single", ()), ("number", ("--multi",))):
+        entries = rp.items(kind)
+        video, out = folder / f"{kind}.avi", folder / f"{kind}.jsonl"
+        frames = rp.write_video(video, entries)
+        result = run_main("--source", video, "--headless", "--no-eval", "--predictions", out, *mode)
+        assert result.returncode == 0, result.stderr
+        records = {r["frame"]: r for r in sc.read_predictions(out)}
+        answers[kind] = (entries, [rp.answer_of(records[i], kind) for i in frames])
+    return answers
+
+
+def exact_answers(real_answers, kind):
+    """How many of the kind's items were read exactly, printing the per-writer table."""
+    entries, answers = real_answers[kind]
+    table = "\n".join(rp.per_writer_table(entries, answers))
+    print(table)
+    return sum(a == e["label"] for a, e in zip(answers, entries)), table
+
+
+def test_real_single_digits_from_six_writers(real_answers):
+    """57 of 60 today (issue 10 asks for 59): a closed-top 4 and a crossed, serifed 7 read as
+    9s, a curled bold 9 as a 3; MNIST's own nearest neighbours agree with the model there."""
+    right, table = exact_answers(real_answers, "single")
+    assert right >= 57, f"{right} of 60 right\n{table}"
+
+
+def test_real_number_rows_from_three_writers(real_answers):
+    exact, table = exact_answers(real_answers, "number")
+    assert exact >= 17, f"{exact} of 19 exact\n{table}"
+
+
+# ----- numbers written as real hands write them (generated) ------------------------------
+
+def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_model, tmp_path):
+    """Heights from half the line to all of it, natural widths, thin and faint strokes, blue
+    and red ink, touching to wide spacing, rows above and below, ruled and squared paper.
+
+    The rows' digits are MNIST test digits the model reads right as clean images, so that
+    this measures the camera and the row, not the model's MNIST errors (tested apart)."""
+    _, (x_test, y_test) = mnist
+    readable = committed_model.probabilities(main.scale_pixels(x_test)).argmax(axis=1) == y_test
+    video = tmp_path / "hard.avi"
+    numbers = sc.hard_number_video(video, mnist_npz, count=100, seed=11, readable=readable)
+    out = tmp_path / "hard.jsonl"
+    result = run_main("--source", video, "--headless", "--multi", "--no-eval", "--predictions", out)
+    assert result.returncode == 0, result.stderr
+    read = [r["number"] for r in sc.read_predictions(out)]
+    exact = np.mean([r == n for r, n in zip(read, numbers)])
+    misses = [(n, r) for r, n in zip(read, numbers) if r != n]
+    # About 0.9 today, short of issue 10's 0.95: most misses are touching or overlapping
+    # digits the model reads whole, and faint strokes broken into specks.
+    assert len(read) == len(numbers) and exact >= 0.85, (exact, misses)
+
+
+# ----- one test on arrays per kind of failure --------------------------------------------
+
+BAND = main.number_band((480, 640))
+
+
+@pytest.fixture(scope="module")
+def glyphs(mnist, committed_model):
+    """One MNIST test digit per class that the model reads right and surely, as ink crops."""
+    _, (x_test, y_test) = mnist
+    probabilities = committed_model.probabilities(main.scale_pixels(x_test[:2000]))
+    found = {}
+    for image, label, p in zip(x_test, y_test, probabilities):
+        if int(label) not in found and p.argmax() == label and p.max() > 0.999:
+            found[int(label)] = main.crop_to_ink(np.where(image > 100, 255, 0).astype(np.uint8))
+    return found
+
+
+def row(glyphs, parts, baseline=135):
+    """Ink of the band: (digit or mask, height, gap before it) written on one baseline,
+    which may lie outside the band (another row of the sheet)."""
+    margin = 150
+    ink = np.zeros((BAND[3] + 2 * margin, BAND[2]), np.uint8)
+    x = 150
+    for glyph, height, gap in parts:
+        mask = glyphs[glyph] if isinstance(glyph, int) else glyph
+        width = max(1, round(mask.shape[1] * height / mask.shape[0]))
+        scaled = cv2.threshold(cv2.resize(mask, (width, height)), 127, 255, cv2.THRESH_BINARY)[1]
+        x += gap
+        region = ink[margin + baseline - height:margin + baseline, x:x + width]
+        np.maximum(region, scaled, out=region)
+        x += width
+    return ink[margin:margin + BAND[3]]
+
+
+def camera_frame(ink, lines=None):
+    """A 640x480 gray-paper frame with the band's ink written on it in dark pen; `lines`
+    draws printed lines on the frame before the ink."""
+    frame = np.full((480, 640), 205, np.uint8)
+    if lines:
+        lines(frame)
+    x, y, w, h = BAND
+    frame[y:y + h, x:x + w][ink > 0] = 45
+    return cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR)
+
+
+def read_number(model, frame):
+    _, answer = main.read_frame(frame, main.DigitReader(model, smooth=1), roi_fraction=0.5,
+                                threshold=0, number=True)
+    return answer.text
+
+
+def test_a_short_0_between_tall_digits_is_kept(glyphs, committed_model):
+    ink = row(glyphs, [(1, 90, 0), (0, 36, 25), (7, 90, 25)])     # the 0 at 40% of the line
+    assert read_number(committed_model, camera_frame(ink)) == "107"
+
+
+def test_a_one_pixel_wide_1_is_kept(glyphs, committed_model):
+    ink = row(glyphs, [(4, 90, 0), (5, 90, 70)])
+    four_right = 150 + round(glyphs[4].shape[1] * 90 / glyphs[4].shape[0])
+    cv2.line(ink, (four_right + 35, 135 - 88), (four_right + 35, 134), 255, 1)
+    assert read_number(committed_model, camera_frame(ink)) == "415"
+
+
+def test_a_wide_0_beside_a_narrow_1_is_not_cut(glyphs, committed_model):
+    wide_zero = cv2.resize(glyphs[0], (int(glyphs[0].shape[0] * 1.3), glyphs[0].shape[0]))
+    ink = row(glyphs, [(1, 90, 0), (wide_zero, 80, 25), (2, 90, 25)])   # a 0 1.3x as wide as tall
+    assert read_number(committed_model, camera_frame(ink)) == "102"
+
+
+def test_touching_digits_are_separated(glyphs, committed_model):
+    ink = row(glyphs, [(3, 90, 0), (5, 90, 20), (7, 90, -2)])      # the 5 and the 7 touch
+    count, options = main.segment_number(ink)
+    assert count == 2 and any(len(o.digits) == 2 for o in options)  # one blob, cut in two
+    assert read_number(committed_model, camera_frame(ink)) == "357"
+
+
+def test_a_5_with_its_bar_come_loose_is_one_digit(glyphs, committed_model):
+    five = glyphs[5].copy()
+    ys = np.flatnonzero(np.count_nonzero(five, axis=1))
+    bar_bottom = ys[0] + max(2, (ys[-1] - ys[0]) // 6)
+    five[bar_bottom:bar_bottom + max(2, five.shape[0] // 12)] = 0   # a gap under the bar
+    ink = row(glyphs, [(2, 90, 0), (five, 90, 25)])
+    labels, components = main.ink_components(ink)
+    assert len(components) >= 3                                    # the 2, the bar, the body
+    assert read_number(committed_model, camera_frame(ink)) == "25"
+
+
+def test_rows_above_and_below_the_band_are_not_read(glyphs, committed_model):
+    ink = row(glyphs, [(3, 80, 0), (8, 80, 25)], baseline=130)
+    above = row(glyphs, [(4, 80, 0), (1, 80, 30), (2, 80, 30)], baseline=40)   # crosses the top
+    below = row(glyphs, [(6, 80, 60), (9, 80, 30)], baseline=230)              # crosses the bottom
+    assert read_number(committed_model, camera_frame(ink | above | below)) == "38"
+
+
+def ruled_paper(frame):
+    for y in range(40, 480, 38):                 # a printed line every 38 px, a little askew
+        cv2.line(frame, (0, y), (640, y + 4), 125, 2)
+    cv2.line(frame, (265, 0), (265, 480), 110, 2)   # the margin line, through a digit
+
+
+def test_digits_crossed_by_ruled_lines_are_read(glyphs, committed_model):
+    ink = row(glyphs, [(3, 90, 0), (8, 90, 25), (6, 90, 25)])
+    assert read_number(committed_model, camera_frame(ink, ruled_paper)) == "386"
+
+
+def test_a_single_digit_on_ruled_paper_is_read(glyphs, committed_model):
+    frame = np.full((480, 640), 205, np.uint8)
+    ruled_paper(frame)
+    digit = cv2.resize(glyphs[8], (int(glyphs[8].shape[1] * 150 / glyphs[8].shape[0]), 150))
+    y, x = 165, 320 - digit.shape[1] // 2
+    frame[y:y + 150, x:x + digit.shape[1]][digit > 127] = 45
+    pre = main.preprocess_frame(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    assert pre.model_input is not None
+    assert committed_model.probabilities(pre.model_input[None]).argmax() == 8
+
+
+@pytest.mark.parametrize("room, note_size", [(30, (150, 130)), (55, (140, 160))])
+def test_a_note_held_up_in_front_of_a_dark_room_is_read(glyphs, committed_model, room, note_size):
+    frame = np.full((480, 640), room, np.uint8)                # a dark room
+    note = cv2.boxPoints(((320, 240), note_size, 8)).astype(np.int32)
+    cv2.fillPoly(frame, [note], 215)                            # a small note, inside the ROI
+    digit = cv2.resize(glyphs[4], (int(glyphs[4].shape[1] * 90 / glyphs[4].shape[0]), 90))
+    y, x = 195, 320 - digit.shape[1] // 2
+    frame[y:y + 90, x:x + digit.shape[1]][digit > 127] = 50
+    pre = main.preprocess_frame(cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR))
+    assert pre.model_input is not None
+    assert committed_model.probabilities(pre.model_input[None]).argmax() == 4
+
+
+def test_leading_zeros_are_kept(glyphs, committed_model):
+    ink = row(glyphs, [(0, 85, 0), (7, 90, 25), (5, 90, 25), (5, 90, 25)])
+    assert read_number(committed_model, camera_frame(ink)) == "0755"
