@@ -1299,7 +1299,8 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
-SMALLEST_DIGIT = 0.05   # ... and so is ink smaller than this share of the band's height
+SMALLEST_DIGIT = 0.05   # ... and so is ink smaller than this share of the band's height;
+SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
 BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, is a loose bar
 ONE_DIGIT_WIDTH = 1.1   # a digit is at most this wide, in line heights (a wide 0)
@@ -1610,7 +1611,7 @@ def segment_number(ink):
     pen = pen_width(labels, components)
     pieces = [p for p in pieces_of(components) if not is_speck(p, pen, ink.shape[0])]
     pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), ink.shape[0])
-    if not pieces:
+    if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * ink.shape[0]:
         return 0, []
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
