@@ -1537,12 +1537,6 @@ def ink_height(mask):
     return rows[-1] - rows[0] + 1 if len(rows) else 0
 
 
-def ink_runs(column):
-    """How many separate strokes a column of a mask crosses."""
-    inked = np.concatenate([[0], column > 0, [0]]).astype(np.int8)
-    return int(np.count_nonzero(np.diff(inked) == 1))
-
-
 def whole_prior(box, size):
     """Against one digit as wide as two: nothing up to a wide 0, then more and more."""
     return max(0.0, box[2] / size.height - ONE_DIGIT_WIDTH) + \
@@ -1578,13 +1572,25 @@ def box_of(mask, origin):
     return origin[0] + x, origin[1] + y, w, h
 
 
-def may_hold_two(piece, others, size):
-    """Wide enough to be two digits touching: wider than the line is tall, or, among
-    digits of the line this much narrower, as wide as three quarters of it."""
+def runs_per_column(mask):
+    """How many separate strokes each column of a mask crosses."""
+    inked = np.pad(mask > 0, ((1, 0), (0, 0))).astype(np.int8)
+    return np.count_nonzero(np.diff(inked, axis=0) == 1, axis=0)
+
+
+def may_hold_two(piece, mask, others, size):
+    """Wide enough to be two digits touching: wider than the line is tall; or as wide as
+    three quarters of it, and much wider than the line's other digits or with a neck (a
+    column in its middle crossing a single stroke, where a 1 touches a 0)."""
     w = piece.box[2]
+    if w >= size.height:
+        return True
+    if w < TWO_DIGITS_WIDTH * size.height:
+        return False
     widths = [p.box[2] for p in others if p.box[2] >= ONE_RATIO * p.box[3]]
-    typical = statistics.median(widths) if widths else float("inf")
-    return w >= size.height or (w >= TWO_DIGITS_WIDTH * size.height and w >= TWO_DIGITS_WIDER * typical)
+    if widths and w >= TWO_DIGITS_WIDER * statistics.median(widths):
+        return True
+    return bool(np.any(runs_per_column(mask)[int(0.2 * w):int(0.8 * w) + 1] == 1))
 
 
 def cut_options(index, piece, mask, pen, size):
@@ -1594,14 +1600,14 @@ def cut_options(index, piece, mask, pen, size):
     (a 0) crosses two.
     """
     x, y, w, h = piece.box
-    options = []
+    options, runs = [], runs_per_column(mask)
     for cut in cut_columns(mask, pen):
         left, right = split_at(mask, cut)
         # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
         if min(ink_height(left), ink_height(right)) >= 0.5 * h:
             options.append(Option(index, index + 1, [(box_of(left, (x, y)), crop_to_ink(left)),
                                                      (box_of(right, (x, y)), crop_to_ink(right))],
-                                  CUT_DOUBT + CUT_STROKE_DOUBT * max(0, ink_runs(mask[:, cut]) - 1)))
+                                  CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1)))
     return options
 
 
@@ -1651,7 +1657,7 @@ def number_options(labels, pieces, pen, size):
                               whole_prior(piece.box, size) + (MARK_DOUBT if mark else 0.0)))
         if mark:
             options.append(Option(i, i + 1, [], SKIP_DOUBT))
-        if may_hold_two(piece, pieces[:i] + pieces[i + 1:], size):
+        if may_hold_two(piece, mask, pieces[:i] + pieces[i + 1:], size):
             options += cut_options(i, piece, mask, pen, size)
         if i + 1 < len(pieces) and may_join(piece, pieces[i + 1], pen, size):
             pair = piece.joined(pieces[i + 1])
