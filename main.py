@@ -1176,7 +1176,7 @@ MIN_ROI_SIDE = 16
 # 20x20 MNIST box, and reading then costs the same at any camera resolution.
 WORK_SIDE = 240
 WORK_BAND_HEIGHT = 192
-AVERAGE_ALL_UP_TO = 2.5   # a box up to this many times the working size is averaged whole
+AVERAGE_ALL_UP_TO = 2     # a box up to this many times the working size is averaged whole
 
 
 @dataclass
@@ -2208,17 +2208,17 @@ def show_waiting(message):
 # The window's controls: (keys, what they do). The status line, --help and the README's
 # table are made from this one list; Controls.on_key does what it says.
 CONTROLS = (
-    ("click, space", "inference on/off"),
-    ("m", "one digit / whole number"),
-    ("0-9", "save the digit as your sample"),
+    ("click/space", "reading on/off"),
+    ("m", "digit/number"),
+    ("0-9", "save sample"),
     ("s", "snapshot"),
-    ("q, Esc", "quit"),
+    ("q/Esc", "quit"),
 )
 QUIT_KEYS = (ord("q"), 27)
 
 
 def controls_help():
-    return ", ".join(f"{keys}: {does}" for keys, does in CONTROLS)
+    return ", ".join(f"{keys} {does}" for keys, does in CONTROLS)
 
 
 class Controls:

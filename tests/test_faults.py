@@ -233,7 +233,7 @@ def test_help_documents_every_option_the_controls_and_the_defaults():
                     "(default: 0.5)", "(default: 10)", "(default: 0.6)", "(default: snapshots)"):
         assert default in text
     for keys, does in main.CONTROLS:
-        assert f"{keys}: {does}" in text
+        assert f"{keys} {does}" in text
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
@@ -256,3 +256,9 @@ def test_any_frame_gives_no_digit_or_a_valid_model_input(frame, roi, threshold):
         assert x.shape == (28, 28) and x.dtype == np.float32
         assert np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0
     assert result.ink.dtype == np.uint8 and result.ink.ndim == 2
+
+
+def test_the_readme_lists_the_same_window_controls_as_the_app():
+    readme = (ROOT / "README.md").read_text()
+    for keys, does in main.CONTROLS:
+        assert f"| {keys} | {does} |" in readme
