@@ -1519,10 +1519,14 @@ def cut_columns(mask, pen, most=4):
     """Where a blob could be cut into two digits: the columns where the least ink crosses,
     against the columns around them (a pen width either side), and well apart."""
     w = mask.shape[1]
-    ink_per_column = np.count_nonzero(mask, axis=0)
+    ink_per_column = np.count_nonzero(mask, axis=0).astype(np.float32)[None]
     reach = max(1, int(pen / 2))
-    valleys = [c for c in range(int(0.2 * w), int(0.8 * w) + 1)
-               if ink_per_column[c] == ink_per_column[max(0, c - reach):c + reach + 1].min()]
+    # The least ink within reach of each column: an erosion of the column counts.
+    least = cv2.erode(ink_per_column, np.ones((1, 2 * reach + 1), np.uint8),
+                      borderType=cv2.BORDER_REPLICATE)
+    middle = np.arange(w)[int(0.2 * w):int(0.8 * w) + 1]
+    valleys = middle[ink_per_column[0, middle] == least[0, middle]]
+    ink_per_column = ink_per_column[0]
     cuts = []
     for column in sorted(valleys, key=lambda c: ink_per_column[c]):
         if all(abs(column - c) > 0.1 * w for c in cuts):
