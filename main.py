@@ -1035,7 +1035,7 @@ def mask_of(labels, components):
     x, y, w, h = union_box([c.box for c in components])
     crop = labels[y:y + h, x:x + w]
     wanted = np.zeros(int(crop.max()) + 1, np.uint8)
-    wanted[[c.label for c in components if c.label < len(wanted)]] = 255
+    wanted[[c.label for c in components]] = 255
     return wanted[crop]
 
 
@@ -1256,7 +1256,8 @@ def without_paper_lines(ink, ratio, lengths):
             continue
         rest = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
         # Across the line and wider than it, however thick it was found.
-        bridge = (across[0] + LINE_WIDTH_PX, 1) if across[0] > 1 else (1, across[1] + LINE_WIDTH_PX)
+        span = LINE_TILT_PX + LINE_WIDTH_PX
+        bridge = (1, span) if axis == 1 else (span, 1)
         bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE,
                                    cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
         ink = cv2.bitwise_or(rest, cv2.bitwise_and(bridged, lines))
@@ -1582,7 +1583,7 @@ def runs_per_column(mask):
     return np.count_nonzero(np.diff(inked, axis=0) == 1, axis=0)
 
 
-def may_hold_two(piece, mask, others, size):
+def may_hold_two(piece, runs, others, size):
     """Wide enough to be two digits touching: wider than the line is tall; or as wide as
     three quarters of it, and much wider than the line's other digits or with a neck (a
     column in its middle crossing a single stroke, where a 1 touches a 0)."""
@@ -1594,17 +1595,17 @@ def may_hold_two(piece, mask, others, size):
     widths = [p.box[2] for p in others if p.box[2] >= ONE_RATIO * p.box[3]]
     if widths and w >= TWO_DIGITS_WIDER * statistics.median(widths):
         return True
-    return bool(np.any(runs_per_column(mask)[int(0.2 * w):int(0.8 * w) + 1] == 1))
+    return bool(np.any(runs[int(0.2 * w):int(0.8 * w) + 1] == 1))
 
 
-def cut_options(index, piece, mask, pen, size):
+def cut_options(index, piece, mask, runs, pen, size):
     """A blob too wide for one digit of this line, cut in two where digits may touch.
 
     Digits that merely touch are cut through a single stroke; a cut through one digit
     (a 0) crosses two.
     """
     x, y, w, h = piece.box
-    options, runs = [], runs_per_column(mask)
+    options = []
     for cut in cut_columns(mask, pen):
         left, right = split_at(mask, cut)
         # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
@@ -1661,8 +1662,9 @@ def number_options(labels, pieces, pen, size):
                               whole_prior(piece.box, size) + (MARK_DOUBT if mark else 0.0)))
         if mark:
             options.append(Option(i, i + 1, [], SKIP_DOUBT))
-        if may_hold_two(piece, mask, pieces[:i] + pieces[i + 1:], size):
-            options += cut_options(i, piece, mask, pen, size)
+        runs = runs_per_column(mask)
+        if may_hold_two(piece, runs, pieces[:i] + pieces[i + 1:], size):
+            options += cut_options(i, piece, mask, runs, pen, size)
         if i + 1 < len(pieces) and may_join(piece, pieces[i + 1], pen, size):
             pair = piece.joined(pieces[i + 1])
             options.append(Option(i, i + 2, [(pair.box, mask_of(labels, pair.components))],
@@ -1771,7 +1773,7 @@ def same_digit(a, b, min_overlap=0.6):
 
 def best_reading(count, options, scores):
     """The options that cover pieces [0, count) with the highest total score (dynamic
-    programming over the row, left to right): [(option, its digit probabilities)]."""
+    programming over the row, left to right). `scores` maps id(option) to (score, ...)."""
     best = {0: (0.0, [])}
     for stop in range(1, count + 1):
         ways = [(best[o.start][0] + scores[id(o)][0], best[o.start][1] + [o]) for o in options
@@ -2015,11 +2017,9 @@ def open_file_source(path):
     raise UserError(f"cannot read {path} as a video or an image")
 
 
-def open_source(source, backend=None, camera_size=None, waiting=None):
+def open_source(source):
     """A webcam index ('0', '1', ...) or the path of a video or image file."""
-    if str(source).isdigit():
-        return open_camera(int(source), backend, camera_size, waiting)
-    return open_file_source(source)
+    return open_camera(int(source)) if str(source).isdigit() else open_file_source(source)
 
 
 # --------------------------------------------------------------------------------------
@@ -2195,6 +2195,9 @@ def open_window():
     cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
 
 
+QUIT_KEYS = (ord("q"), 27)
+
+
 def show_waiting(message):
     """A `waiting(elapsed)` callback that shows `message` in the window while a camera
     opens, and returns True when the user presses q or Esc to give up."""
@@ -2205,7 +2208,7 @@ def show_waiting(message):
         put_label(card, message, (24, 110), scale=0.9, color=WHITE, thickness=2)
         put_label(card, f"{elapsed:.0f} s - q quits", (24, 160), scale=0.6, color=GREY)
         cv2.imshow(WINDOW, card)
-        return cv2.waitKey(50) & 0xFF in (ord("q"), 27)
+        return cv2.waitKey(50) & 0xFF in QUIT_KEYS
     return waiting
 
 
@@ -2218,7 +2221,6 @@ CONTROLS = (
     ("s", "snapshot"),
     ("q/Esc", "quit"),
 )
-QUIT_KEYS = (ord("q"), 27)
 
 
 def controls_help():
@@ -2577,7 +2579,7 @@ def open_live_source(options):
     message = f"opening camera {options.source}..."
     print(message, flush=True)
     waiting = None if options.headless else show_waiting(message)
-    return open_source(options.source, options.backend, options.camera_size, waiting)
+    return open_camera(int(options.source), options.backend, options.camera_size, waiting)
 
 
 def run_live(options, model, source):
