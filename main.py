@@ -909,6 +909,8 @@ def evaluate_model(model, x_test, y_test, model_path, reports_dir, show_plots=Fa
 MNIST_BOX = 20          # MNIST digits are scaled into a 20x20 box ...
 MNIST_SIDE = 28         # ... and centred by mass in a 28x28 field.
 MNIST_STROKE = 0.115    # median stroke width over the longer side, measured on MNIST
+THIN_STROKE_TARGET = 0.75  # a thin pen is thickened to MNIST's thinner tenth, not to its
+                           # median: close strokes (a 7's hook, a 4's open top) stay apart
 AUTO_THRESHOLD = 0
 
 
@@ -919,22 +921,24 @@ def centered_roi(frame_shape, fraction=0.5):
     return (frame_w - side) // 2, (frame_h - side) // 2, side, side
 
 
-def to_gray_uint8(image):
-    """Any camera frame (gray, BGR, BGRA; uint8, uint16 or float) as 8-bit grayscale."""
+def to_uint8(image):
+    """Any camera frame (gray, BGR, BGRA; uint8, uint16 or float) as 8-bit gray or BGR."""
     image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
+    if image.ndim == 3:
+        image = image[:, :, 0] if image.shape[2] < 3 else image[:, :, :3]
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         values = np.nan_to_num(image.astype(np.float32))
         top = 1.0 if values.size and values.max() <= 1.0 else 255.0
         image = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
-    if image.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        image = cv2.cvtColor(np.ascontiguousarray(image[:, :, :4 if image.shape[2] >= 4 else 3]),
-                             code)
     return np.ascontiguousarray(image)
+
+
+def to_gray_uint8(image):
+    """Any camera frame as 8-bit grayscale."""
+    image = to_uint8(image)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
 LIGHT_MAP_WIDTH = 48       # the paper's light is estimated on a copy this wide ...
@@ -942,14 +946,14 @@ LIGHT_STROKE_CLOSING = 11  # ... where a closing this wide removes every pen str
 LIGHT_SMOOTHING = 5        # ... and a blur this wide softens the estimate
 
 
-def paper_brightness(gray):
+def paper_brightness(image):
     """Estimate the paper's brightness under the ink: a closing (max then min) on a small copy.
 
     Ink strokes are thinner than the kernel so they vanish, while gradients and soft
     shadows, which are larger, survive; dividing by this flattens the light.
     """
-    h, w = gray.shape
-    small = cv2.resize(gray, (LIGHT_MAP_WIDTH, max(1, round(LIGHT_MAP_WIDTH * h / w))),
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (LIGHT_MAP_WIDTH, max(1, round(LIGHT_MAP_WIDTH * h / w))),
                        interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LIGHT_STROKE_CLOSING,) * 2)
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
@@ -961,9 +965,14 @@ INK_RATIO_RANGE = (0.55, 0.80)  # ink is at most 80% as bright as the paper arou
 PAPER = 200                     # the paper's brightness in a ratio image
 
 
-def brightness_ratio(gray):
-    """Each pixel's brightness against the paper's around it: PAPER for paper, less for ink."""
-    return cv2.divide(gray, np.maximum(paper_brightness(gray), 1), scale=PAPER)
+def brightness_ratio(image):
+    """Each pixel's brightness against the paper's around it: PAPER for paper, less for ink.
+
+    In colour, the darkest of the three channels' ratios: a pale red or blue stroke, faint
+    in gray, is dark in the channel its ink absorbs, on white or coloured paper alike.
+    """
+    ratio = cv2.divide(image, np.maximum(paper_brightness(image), 1), scale=PAPER)
+    return ratio if ratio.ndim == 2 else ratio.min(axis=2)
 
 
 def binarize(gray, threshold=AUTO_THRESHOLD, ratio=None):
@@ -1059,7 +1068,7 @@ DIGIT_SIZE_SHARE = 0.15    # a digit is at least this tall (or wide) a share of 
 DASH_RATIO = 4             # ... at most this many times wider than tall ...
 ONE_RATIO = 0.3            # ... and unless as narrow as a 1 (this share of its height),
 SOLID_SHARE = 0.8          # ... fills at most this much of its box: a thumb or a shadow is solid
-PIECES_NEAR = 0.12         # pieces this close (a share of the digit's size) are one digit
+PIECES_NEAR = 0.12         # pieces this close (a share of the larger one's size) are one digit
 
 
 def is_plausible_digit(box, area, roi_side):
@@ -1078,8 +1087,8 @@ def group_pieces(seed, components):
     changed = True
     while changed:
         changed = False
-        margin = max(2, PIECES_NEAR * max(box[2], box[3]))
         for c in components:
+            margin = max(2, PIECES_NEAR * max(box[2], box[3], c.w, c.h))
             if c not in group and boxes_near(box, c.box, margin):
                 group.append(c)
                 box = union_box([box, c.box])
@@ -1116,7 +1125,7 @@ def normalize_stroke(mask):
     width = stroke_width(mask)
     padded = cv2.copyMakeBorder(mask, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
     if width < 0.6 * target:
-        size = int(round(target - width)) | 1
+        size = int(round(THIN_STROKE_TARGET * target - width)) | 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
         padded = cv2.copyMakeBorder(mask, size, size, size, size, cv2.BORDER_CONSTANT, value=0)
         return cv2.dilate(padded, kernel)
@@ -1264,24 +1273,23 @@ def without_paper_lines(ink, ratio, lengths):
     return ink
 
 
-def working_gray(frame, box, largest):
-    """The frame's `box` as 8-bit gray, its height scaled down to at most `largest`; and
-    the scale (frame pixels per returned pixel).
+def working_image(frame, box, largest):
+    """The frame's `box` as 8-bit gray or BGR, its height scaled down to at most `largest`;
+    and the scale (frame pixels per returned pixel).
 
     Only the box is looked at. Up to a 1080p camera's ROI it is averaged down (INTER_AREA);
     a larger one is first sampled down to twice the working size (a cost that grows with
-    the output, not the input), then averaged, so that thin strokes stay. The gray
-    conversion comes last, on the small image.
+    the output, not the input), then averaged, so that thin strokes stay.
     """
     x, y, w, h = box
     crop = np.asarray(frame)[y:y + h, x:x + w]
     scale = h / largest
     if scale <= 1:
-        return to_gray_uint8(crop), 1.0
+        return to_uint8(crop), 1.0
     size = (max(1, round(w / scale)), largest)
     if scale > AVERAGE_ALL_UP_TO:
         crop = cv2.resize(crop, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-    return to_gray_uint8(cv2.resize(crop, size, interpolation=cv2.INTER_AREA)), scale
+    return to_uint8(cv2.resize(crop, size, interpolation=cv2.INTER_AREA)), scale
 
 
 NOTE_DARKNESS = 0.5      # a background darker than half the paper is not paper: a room behind a note
@@ -1317,8 +1325,8 @@ def ink_in(frame, box, threshold, largest, line_lengths):
     x, y, w, h = box
     if min(w, h) < MIN_ROI_SIDE:
         return np.zeros((max(h, 1), max(w, 1)), np.uint8), 1.0
-    gray, scale = working_gray(frame, box, largest)
-    ratio = brightness_ratio(gray)
+    image, scale = working_image(frame, box, largest)
+    gray, ratio = to_gray_uint8(image), brightness_ratio(image)
     lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
     ink = without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths)
     note = note_mask(gray)

@@ -40,10 +40,10 @@ def test_a_12_megapixel_photo_reads_as_the_same_scene_at_640x480(digits, tmp_pat
 
 def test_the_working_size_keeps_a_640x480_frame_as_it_is():
     frame = np.full((480, 640, 3), 200, np.uint8)
-    gray, scale = main.working_gray(frame, main.centered_roi(frame.shape), main.WORK_SIDE)
-    assert scale == 1.0 and gray.shape == (240, 240)
+    image, scale = main.working_image(frame, main.centered_roi(frame.shape), main.WORK_SIDE)
+    assert scale == 1.0 and image.shape[:2] == (240, 240)
     band = main.number_band(frame.shape)
-    assert main.working_gray(frame, band, main.WORK_BAND_HEIGHT)[0].shape == (band[3], band[2])
+    assert main.working_image(frame, band, main.WORK_BAND_HEIGHT)[0].shape[:2] == (band[3], band[2])
 
 
 def test_a_large_roi_is_read_at_the_working_size():

@@ -50,6 +50,21 @@ def test_automatic_threshold_finds_ink_in_shadow_and_light():
     assert np.count_nonzero(ink) < 0.1 * ink.size
 
 
+@pytest.mark.parametrize("paper_bgr, ink_bgr", [((225, 225, 225), (160, 160, 245)),   # pale red
+                                                 ((120, 230, 240), (170, 170, 240)),   # on yellow
+                                                 ((225, 225, 225), (235, 190, 150))])  # pale blue
+def test_pale_coloured_ink_is_read_in_the_channel_it_darkens(paper_bgr, ink_bgr):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:] = paper_bgr
+    cv2.line(frame, (320, 170), (320, 310), ink_bgr, 8)
+    cv2.line(frame, (270, 180), (320, 170), ink_bgr, 8)
+    ink, _ = main.ink_in(frame, main.centered_roi(frame.shape), main.AUTO_THRESHOLD, main.WORK_SIDE,
+                         line_lengths=(0.8, 1.0))
+    assert ink[120, 120] == 255 and ink[120, 60] == 0 and ink[20, 120] == 0
+    in_gray = main.binarize(main.to_gray_uint8(frame))
+    assert in_gray[240, 320] == 0   # gray alone sees no ink there
+
+
 def test_fixed_threshold_is_a_global_cut():
     gray = np.array([[10, 99, 100, 200]], np.uint8)
     assert list(main.binarize(gray, 100)[0]) == [255, 255, 0, 0]
@@ -100,6 +115,15 @@ def test_pieces_of_a_broken_stroke_are_kept():
     whole = main.preprocess_frame(frame_with(lambda *a: five(*a, gap=False))).model_input
     assert broken is not None
     assert broken[:8].sum() > 0.5 * whole[:8].sum()  # the bar at the top survived
+
+
+def test_a_4_in_two_strokes_is_one_digit_when_its_bolder_piece_is_the_smaller():
+    def four(alpha, x0, y0, side):
+        cv2.line(alpha, (x0 + 95, y0 + 60), (x0 + 75, y0 + 125), 1.0, 14)    # bold open top ...
+        cv2.line(alpha, (x0 + 75, y0 + 125), (x0 + 130, y0 + 125), 1.0, 14)  # ... and bar
+        cv2.line(alpha, (x0 + 150, y0 + 50), (x0 + 150, y0 + 190), 1.0, 4)   # thin stem, 13 px off
+    mask = main.select_digit(main.preprocess_frame(frame_with(four)).ink)
+    assert mask is not None and mask.shape[0] >= 135 and mask.shape[1] >= 80
 
 
 def test_thin_pen_strokes_are_thickened_towards_mnist():
