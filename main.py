@@ -972,7 +972,10 @@ def brightness_ratio(image):
     in gray, is dark in the channel its ink absorbs, on white or coloured paper alike.
     """
     ratio = cv2.divide(image, np.maximum(paper_brightness(image), 1), scale=PAPER)
-    return ratio if ratio.ndim == 2 else ratio.min(axis=2)
+    if ratio.ndim == 2:
+        return ratio
+    blue, green, red = cv2.split(ratio)   # cv2.min: ten times numpy's min over the channels
+    return cv2.min(cv2.min(blue, green), red)
 
 
 def binarize(gray, threshold=AUTO_THRESHOLD, ratio=None):
