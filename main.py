@@ -941,7 +941,7 @@ def to_gray_uint8(image):
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
-LIGHT_MAP_WIDTH = 48       # the paper's light is estimated on a copy this wide ...
+LIGHT_MAP_SIDE = 48        # the paper's light is estimated on a copy this small across
 LIGHT_STROKE_CLOSING = 11  # ... where a closing this wide removes every pen stroke ...
 LIGHT_SMOOTHING = 5        # ... and a blur this wide softens the estimate
 
@@ -953,7 +953,8 @@ def paper_brightness(image):
     shadows, which are larger, survive; dividing by this flattens the light.
     """
     h, w = image.shape[:2]
-    small = cv2.resize(image, (LIGHT_MAP_WIDTH, max(1, round(LIGHT_MAP_WIDTH * h / w))),
+    cell = min(h, w) / LIGHT_MAP_SIDE
+    small = cv2.resize(image, (max(1, round(w / cell)), max(1, round(h / cell))),
                        interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LIGHT_STROKE_CLOSING,) * 2)
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
@@ -1794,6 +1795,9 @@ def best_reading(count, options, scores):
     return best.get(count, (0.0, []))[1]
 
 
+SWITCH_MARGIN = 0.1    # the probability another digit must lead by to change a held answer
+
+
 class DigitReader:
     """Model inference for the live loop, with probabilities averaged over a steady digit."""
 
@@ -1803,6 +1807,7 @@ class DigitReader:
         self.recent = collections.deque(maxlen=max(1, smooth))
         self.total = np.zeros(10)       # the sum of `recent`, kept as they come and go
         self.previous_input = None
+        self.shown = None               # the digit answered for the digit held now
 
     def probabilities(self, model_input):
         return self.model.probabilities(model_input[None])[0]
@@ -1812,6 +1817,7 @@ class DigitReader:
         self.recent.clear()
         self.total[:] = 0
         self.previous_input = None
+        self.shown = None
 
     def read(self, model_input):
         if model_input is None:
@@ -1827,6 +1833,10 @@ class DigitReader:
         self.total += current
         average = self.total / len(self.recent)
         digit = int(average.argmax())
+        # A digit read two ways (an 8 or a 0?) keeps its answer until the other clearly leads.
+        if self.shown is not None and average[self.shown] >= average[digit] - SWITCH_MARGIN:
+            digit = self.shown
+        self.shown = digit
         confidence = float(average[digit])
         return Reading(digit, confidence, confidence < self.min_confidence)
 

@@ -126,6 +126,7 @@ def camera_frame(scene, digit_alpha, rng, size=FRAME_SIZE, placement=None, regio
     gray = paper * (1.0 - ink * (1.0 - darkness))
     gray = cv2.GaussianBlur(gray, (0, 0), sigmaX=rng.uniform(*blur))
     sensor_noise = np.empty_like(gray)
+    cv2.setRNGSeed(int(rng.integers(2**31)))  # cv2.randn's own generator: the same frame every run
     cv2.randn(sensor_noise, 0.0, float(rng.uniform(*noise)))
     gray += sensor_noise
     return cv2.merge([cv2.convertScaleAbs(gray, alpha=t) for t in scene.tint])

@@ -94,6 +94,34 @@ def test_reader_calls_the_model_once_a_frame_and_smooths_a_steady_digit(committe
     assert len(reader.recent) == 0 and reader.previous_input is None
 
 
+class ScriptedModel:
+    """Answers each call with the next of the given probability rows."""
+
+    def __init__(self, rows):
+        self.rows = iter(rows)
+
+    def probabilities(self, x):
+        return np.array([next(self.rows)], np.float32)
+
+
+def probabilities_for(**shares):
+    row = np.zeros(10, np.float32)
+    for name, share in shares.items():
+        row[int(name[1:])] = share
+    return row
+
+
+def test_a_digit_read_two_ways_keeps_its_answer_until_another_clearly_leads():
+    split = [probabilities_for(d0=0.46, d8=0.44), probabilities_for(d0=0.43, d8=0.47)] * 3
+    clear = [probabilities_for(d0=0.1, d8=0.9)] * 2
+    reader = main.DigitReader(ScriptedModel(split + clear), smooth=1)
+    digit = np.zeros((28, 28), np.float32)
+    answers = [reader.read(digit).digit for _ in range(len(split) + len(clear))]
+    assert answers == [0] * len(split) + [8] * len(clear)
+    reader.reset()
+    assert reader.shown is None
+
+
 def test_low_confidence_is_flagged_uncertain(committed_model):
     reader = main.DigitReader(committed_model, min_confidence=1.01, smooth=1)
     reading = reader.read(np.full((28, 28), 0.3, np.float32))
