@@ -1073,6 +1073,10 @@ DASH_RATIO = 4             # ... at most this many times wider than tall ...
 ONE_RATIO = 0.3            # ... and unless as narrow as a 1 (this share of its height),
 SOLID_SHARE = 0.8          # ... fills at most this much of its box: a thumb or a shadow is solid
 PIECES_NEAR = 0.12         # pieces this close (a share of the larger one's size) are one digit
+# The ROI holds one digit, and a thin pen's stroke breaks into pieces: one this long (a share
+# of the ROI) is no speck however little ink it holds, and pieces this close are one digit.
+STROKE_PIECE_SHARE = 0.08
+BROKEN_GAP_SHARE = 0.06
 
 
 def is_plausible_digit(box, area, roi_side):
@@ -1085,14 +1089,14 @@ def is_plausible_digit(box, area, roi_side):
     return big_enough and not_a_dash and not_a_blob
 
 
-def group_pieces(seed, components):
+def group_pieces(seed, components, least_gap=2):
     """`seed` and the pieces near it: a digit written with a broken stroke (a 5's bar, a 4)."""
     group, box = [seed], seed.box
     changed = True
     while changed:
         changed = False
         for c in components:
-            margin = max(2, PIECES_NEAR * max(box[2], box[3], c.w, c.h))
+            margin = max(least_gap, PIECES_NEAR * max(box[2], box[3], c.w, c.h))
             if c not in group and boxes_near(box, c.box, margin):
                 group.append(c)
                 box = union_box([box, c.box])
@@ -1100,20 +1104,38 @@ def group_pieces(seed, components):
     return group, box
 
 
+def distance_to_centre(box, shape):
+    """How far the box lies from the image's centre: 0 when the centre is inside it."""
+    x, y, w, h = box
+    cy, cx = shape[0] / 2, shape[1] / 2
+    return np.hypot(max(x - cx, cx - (x + w), 0), max(y - cy, cy - (y + h), 0))
+
+
 def select_digit(ink):
-    """The mask of the largest plausible digit in `ink` (0/255), or None.
+    """The mask of the plausible digit in `ink` (0/255) nearest the centre, where the user
+    holds it (the largest, among those over it); or None.
 
     Specks and anything touching the ROI's edge are ignored; nearby pieces are kept together.
+    A paper's edge or a shadow's, off to one side, is often bigger than a thin digit.
     """
     labels, components = ink_components(ink)
     side = min(ink.shape)
     speck = max(4, SPECK_SHARE * ink.shape[0] * ink.shape[1])
-    components = sorted((c for c in components if c.area >= speck), key=lambda c: -c.area)
+    components = sorted((c for c in components
+                         if c.area >= speck or max(c.w, c.h) >= STROKE_PIECE_SHARE * side),
+                        key=lambda c: -c.area)
+    best, grouped = None, set()
     for seed in components:
-        group, box = group_pieces(seed, components)
-        if is_plausible_digit(box, sum(c.area for c in group), side):
-            return mask_of(labels, group)
-    return None
+        if seed.label in grouped:
+            continue
+        group, box = group_pieces(seed, components, BROKEN_GAP_SHARE * side)
+        grouped.update(c.label for c in group)
+        area = sum(c.area for c in group)
+        if is_plausible_digit(box, area, side):
+            rank = (distance_to_centre(box, ink.shape), -area)
+            if best is None or rank < best[0]:
+                best = (rank, group)
+    return None if best is None else mask_of(labels, best[1])
 
 
 def stroke_width(mask):

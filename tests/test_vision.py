@@ -126,6 +126,22 @@ def test_a_4_in_two_strokes_is_one_digit_when_its_bolder_piece_is_the_smaller():
     assert mask is not None and mask.shape[0] >= 135 and mask.shape[1] >= 80
 
 
+def test_a_thin_0_broken_into_short_pieces_is_read_whole():
+    def broken_zero(alpha, x0, y0, side):
+        for start in (0, 95, 185, 275):          # four arcs, gaps of ~10 px between them
+            cv2.ellipse(alpha, (x0 + 120, y0 + 120), (32, 40), 0, start, start + 65, 1.0, 1)
+    mask = main.select_digit(main.preprocess_frame(frame_with(broken_zero)).ink)
+    assert mask is not None and mask.shape[0] >= 75 and mask.shape[1] >= 60
+
+
+def test_the_digit_over_the_centre_wins_over_a_bigger_edge_off_to_the_side():
+    def digit_and_edge(alpha, x0, y0, side):
+        cv2.line(alpha, (x0 + 120, y0 + 80), (x0 + 120, y0 + 160), 1.0, 2)    # a thin 1
+        cv2.rectangle(alpha, (x0 + 12, y0 + 20), (x0 + 30, y0 + 220), 1.0, 4)  # a sheet's edge
+    mask = main.select_digit(main.preprocess_frame(frame_with(digit_and_edge)).ink)
+    assert mask is not None and 75 <= mask.shape[0] <= 90
+
+
 def test_thin_pen_strokes_are_thickened_towards_mnist():
     thin = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=2)))
     thick = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=12)))
