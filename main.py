@@ -1011,6 +1011,11 @@ class Component:
     def box(self):
         return self.x, self.y, self.w, self.h
 
+    @property
+    def pen(self):
+        """Its stroke width: 2 * area / outline."""
+        return 2.0 * self.area / max(self.perimeter, 1.0)
+
 
 def ink_components(ink):
     """Connected ink components that do not touch the image's edge (paper edges, shadows):
@@ -1077,6 +1082,7 @@ PIECES_NEAR = 0.12         # pieces this close (a share of the larger one's size
 # of the ROI) is no speck however little ink it holds, and pieces this close are one digit.
 STROKE_PIECE_SHARE = 0.08
 BROKEN_GAP_SHARE = 0.06
+SAME_PEN_RATIO = 3         # pieces of one digit have stroke widths within this ratio
 
 
 def is_plausible_digit(box, area, roi_side):
@@ -1089,6 +1095,12 @@ def is_plausible_digit(box, area, roi_side):
     return big_enough and not_a_dash and not_a_blob
 
 
+def same_pen(a, b):
+    """Whether two pieces of ink could come from one pen: a digit's strokes do, a shadow's
+    edge beside it does not."""
+    return max(a.pen, b.pen) <= SAME_PEN_RATIO * max(1.0, min(a.pen, b.pen))
+
+
 def group_pieces(seed, components, least_gap=2):
     """`seed` and the pieces near it: a digit written with a broken stroke (a 5's bar, a 4)."""
     group, box = [seed], seed.box
@@ -1097,23 +1109,25 @@ def group_pieces(seed, components, least_gap=2):
         changed = False
         for c in components:
             margin = max(least_gap, PIECES_NEAR * max(box[2], box[3], c.w, c.h))
-            if c not in group and boxes_near(box, c.box, margin):
+            if c not in group and boxes_near(box, c.box, margin) and same_pen(seed, c):
                 group.append(c)
                 box = union_box([box, c.box])
                 changed = True
     return group, box
 
 
-def distance_to_centre(box, shape):
-    """How far the box lies from the image's centre: 0 when the centre is inside it."""
+def off_centre(box, shape):
+    """How far the box lies from the image's centre (0 when over it), then how far its own
+    centre does."""
     x, y, w, h = box
     cy, cx = shape[0] / 2, shape[1] / 2
-    return np.hypot(max(x - cx, cx - (x + w), 0), max(y - cy, cy - (y + h), 0))
+    outside = np.hypot(max(x - cx, cx - (x + w), 0), max(y - cy, cy - (y + h), 0))
+    return outside, np.hypot(x + w / 2 - cx, y + h / 2 - cy)
 
 
 def select_digit(ink):
     """The mask of the plausible digit in `ink` (0/255) nearest the centre, where the user
-    holds it (the largest, among those over it); or None.
+    holds it; or None.
 
     Specks and anything touching the ROI's edge are ignored; nearby pieces are kept together.
     A paper's edge or a shadow's, off to one side, is often bigger than a thin digit.
@@ -1132,7 +1146,7 @@ def select_digit(ink):
         grouped.update(c.label for c in group)
         area = sum(c.area for c in group)
         if is_plausible_digit(box, area, side):
-            rank = (distance_to_centre(box, ink.shape), -area)
+            rank = off_centre(box, ink.shape)
             if best is None or rank < best[0]:
                 best = (rank, group)
     return None if best is None else mask_of(labels, best[1])

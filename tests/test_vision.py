@@ -142,6 +142,17 @@ def test_the_digit_over_the_centre_wins_over_a_bigger_edge_off_to_the_side():
     assert mask is not None and 75 <= mask.shape[0] <= 90
 
 
+def test_a_thin_digit_is_not_joined_to_a_shadow_beside_it():
+    def four_by_a_shadow(alpha, x0, y0, side):
+        cv2.line(alpha, (x0 + 110, y0 + 75), (x0 + 100, y0 + 120), 1.0, 2)
+        cv2.line(alpha, (x0 + 100, y0 + 120), (x0 + 140, y0 + 120), 1.0, 2)
+        cv2.line(alpha, (x0 + 135, y0 + 75), (x0 + 135, y0 + 165), 1.0, 2)
+        alpha[y0 + 100:y0 + 225, x0 + 45:x0 + 95] = 1.0       # a sharp shadow's edge, close by
+        alpha[y0 + 175:y0 + 225, x0 + 45:x0 + 190] = 1.0
+    mask = main.select_digit(main.preprocess_frame(frame_with(four_by_a_shadow)).ink)
+    assert mask is not None and mask.shape[1] <= 60 and mask.shape[0] <= 110
+
+
 def test_thin_pen_strokes_are_thickened_towards_mnist():
     thin = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=2)))
     thick = main.preprocess_frame(frame_with(lambda *a: draw_stroke_digit(*a, thickness=12)))
