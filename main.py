@@ -2057,8 +2057,8 @@ def open_file_source(path):
     if not os.access(path, os.R_OK):
         raise UserError(f"source is not readable: {path}; check its permissions")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is not None and image.size:
+        image = read_image(path)
+        if image is not None:
             return FrameSource(image=image, name=str(path))
     capture = cv2.VideoCapture(str(path))
     if capture.isOpened():
@@ -2068,10 +2068,19 @@ def open_file_source(path):
             fps = capture.get(cv2.CAP_PROP_FPS)
             return FrameSource(capture, fps=fps if 0 < fps < 1000 else None, name=str(path))
     capture.release()
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is not None and image.size:
+    image = read_image(path)
+    if image is not None:
         return FrameSource(image=image, name=str(path))
     raise UserError(f"cannot read {path} as a video or an image")
+
+
+def read_image(path):
+    """A still image as BGR, or None. Turned upright as its EXIF orientation says (phones
+    store many photos sideways), and read through NumPy, since cv2.imread cannot open a
+    path with non-ASCII characters on Windows."""
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+    return image if image is not None and image.size else None
 
 
 def open_source(source):

@@ -75,3 +75,18 @@ def test_a_1080p_video_reads_at_least_as_well_as_a_640x480_one(mnist_npz, tmp_pa
     low, high = accuracy[(640, 480)], accuracy[(1920, 1080)]
     one_frame = 1 / sum(label is not None for label in labels)  # the same scenes, re-encoded
     assert high[0] >= low[0] - one_frame and high[1] >= 0.95, accuracy
+
+
+def test_a_phone_photo_stored_sideways_is_read_upright(tmp_path):
+    from PIL import Image   # Pillow comes with matplotlib
+
+    upright = np.full((480, 640, 3), 220, np.uint8)
+    cv2.putText(upright, "7", (270, 330), cv2.FONT_HERSHEY_SIMPLEX, 7, (30, 30, 30), 18)
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)   # as the phone's sensor saw it
+    photo = Image.fromarray(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB))
+    exif = photo.getexif()
+    exif[0x0112] = 6            # Orientation: turn 90 degrees clockwise to show
+    path = tmp_path / "phone.jpg"
+    photo.save(path, exif=exif)
+    assert main.read_image(path).shape == (480, 640, 3)
+    assert headless_answer(path, tmp_path) == 7
