@@ -26,6 +26,7 @@ import argparse
 import collections
 import functools
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -1396,6 +1397,7 @@ BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, i
 ONE_DIGIT_WIDTH = 1.1   # a digit is at most this wide, in line heights (a wide 0)
 TWO_DIGITS_WIDTH = 0.75  # a blob narrower than this (in line heights) never holds two digits ...
 TWO_DIGITS_WIDER = 1.4  # ... unless it is this much wider than the line's typical digit
+THREE_DIGITS_WIDTH = 1.8  # a blob this wide (in line heights) may hold three digits
 SURELY_TWO_WIDER = 1.6  # this much wider than the typical digit, one digit is ever less likely
 CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, ends a number
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
@@ -1647,21 +1649,37 @@ def may_hold_two(piece, runs, others, size):
 
 
 def cut_options(index, piece, mask, runs, pen, size):
-    """A blob too wide for one digit of this line, cut in two where digits may touch.
+    """A blob too wide for one digit of this line, cut in two where digits may touch, or
+    in three when it is as wide as three.
 
     Digits that merely touch are cut through a single stroke; a cut through one digit
     (a 0) crosses two.
     """
     x, y, w, h = piece.box
+    cuts = cut_columns(mask, pen)
+    ways = [(cut,) for cut in cuts]
+    if w >= THREE_DIGITS_WIDTH * size.height:
+        ways += [pair for pair in itertools.combinations(sorted(cuts), 2)
+                 if pair[1] - pair[0] >= 0.25 * w]
     options = []
-    for cut in cut_columns(mask, pen):
-        left, right = split_at(mask, cut)
-        # Both halves must stand as tall as digits: a 5's long bar cut off is not a digit.
-        if min(ink_height(left), ink_height(right)) >= 0.5 * h:
-            options.append(Option(index, index + 1, [(box_of(left, (x, y)), crop_to_ink(left)),
-                                                     (box_of(right, (x, y)), crop_to_ink(right))],
-                                  CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1)))
+    for way in ways:
+        parts = split_all(mask, way)
+        # Every part must stand as tall as a digit: a 5's long bar cut off is not a digit.
+        if min(ink_height(part) for part in parts) >= 0.5 * h:
+            options.append(Option(index, index + 1,
+                                  [(box_of(part, (x, y)), crop_to_ink(part)) for part in parts],
+                                  sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1)
+                                      for cut in way)))
     return options
+
+
+def split_all(mask, cuts):
+    """A blob's mask cut at each of the columns `cuts` (left to right), as full-size masks."""
+    parts, rest = [], mask
+    for cut in sorted(cuts):
+        part, rest = split_at(rest, cut)
+        parts.append(part)
+    return parts + [rest]
 
 
 def rows_overlap(a, b):

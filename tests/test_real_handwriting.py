@@ -71,9 +71,9 @@ def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_mod
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # About 0.9 today, short of issue 10's 0.95: most misses are touching or overlapping
-    # digits the model reads whole, and faint strokes broken into specks.
-    assert len(read) == len(numbers) and exact >= 0.85, (exact, misses)
+    # 0.93 today, short of issue 10's 0.95: half the misses are digits the model misreads
+    # once small, faint or squeezed; the rest a very wide 0 cut in two, faint strokes broken.
+    assert len(read) == len(numbers) and exact >= 0.9, (exact, misses)
 
 
 # ----- one test on arrays per kind of failure --------------------------------------------
@@ -150,6 +150,15 @@ def test_touching_digits_are_separated(glyphs, committed_model):
     count, options = main.segment_number(ink)
     assert count == 2 and any(len(o.digits) == 2 for o in options)  # one blob, cut in two
     assert read_number(committed_model, camera_frame(ink)) == "357"
+
+
+def test_a_blob_as_wide_as_three_digits_may_be_cut_in_three():
+    ink = np.zeros((BAND[3], BAND[2]), np.uint8)
+    cv2.line(ink, (170, 50), (170, 140), 255, 9)                       # a 1, then
+    for k in range(3):                                                  # three 0s that touch
+        cv2.ellipse(ink, (268 + k * 61, 95), (28, 45), 0, 0, 360, 255, 9)
+    count, options = main.segment_number(ink)
+    assert count == 2 and any(len(o.digits) == 3 for o in options if o.start == 1)
 
 
 def test_a_5_with_its_bar_come_loose_is_one_digit(glyphs, committed_model):
