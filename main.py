@@ -619,10 +619,24 @@ def timestamped(folder):
                      f"-{int(now * 1e6) % 1_000_000:06d}")
 
 
+def read_image(path, flags=cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH):
+    """An image file as BGR (or as `flags` say), or None. Turned upright as its EXIF
+    orientation says (phones store many photos sideways), and read through NumPy, since
+    cv2.imread cannot open a path with non-ASCII characters on Windows."""
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, flags) if data.size else None
+    return image if image is not None and image.size else None
+
+
+def write_png(path, image):
+    """cv2.imwrite through NumPy, for the same reason."""
+    cv2.imencode(".png", image)[1].tofile(str(path))
+
+
 def save_sample(folder, digit, model_input):
     """Keep a model input with its label under folder/<digit>/, for --finetune."""
     path = timestamped(Path(folder) / str(digit)).with_suffix(".png")
-    cv2.imwrite(str(path), np.round(model_input * 255).astype(np.uint8))
+    write_png(path, np.round(model_input * 255).astype(np.uint8))
     return path
 
 
@@ -637,7 +651,7 @@ def load_samples(folder):
     images, labels = [], []
     for digit in DIGITS:
         for path in sorted((Path(folder) / str(digit)).glob("*.png")):
-            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            image = read_image(path, cv2.IMREAD_GRAYSCALE)
             if image is not None and image.shape == (28, 28):
                 images.append(image)
                 labels.append(digit)
@@ -2092,15 +2106,6 @@ def open_file_source(path):
     raise UserError(f"cannot read {path} as a video or an image")
 
 
-def read_image(path):
-    """A still image as BGR, or None. Turned upright as its EXIF orientation says (phones
-    store many photos sideways), and read through NumPy, since cv2.imread cannot open a
-    path with non-ASCII characters on Windows."""
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
-    return image if image is not None and image.size else None
-
-
 def open_source(source):
     """A webcam index ('0', '1', ...) or the path of a video or image file."""
     return open_camera(int(source)) if str(source).isdigit() else open_file_source(source)
@@ -2268,10 +2273,10 @@ def save_snapshot(folder, frame, preprocessed):
     """The full-resolution frame, its ROI (or band) and what the inset shows, as PNGs."""
     stamp = timestamped(folder)
     x, y, w, h = preprocessed.roi
-    cv2.imwrite(f"{stamp}-frame.png", frame)
-    cv2.imwrite(f"{stamp}-roi.png", frame[y:y + h, x:x + w])
+    write_png(f"{stamp}-frame.png", frame)
+    write_png(f"{stamp}-roi.png", frame[y:y + h, x:x + w])
     for title, image in preprocessed.panels():
-        cv2.imwrite(f"{stamp}-{title.replace(' ', '-')}.png", image)
+        write_png(f"{stamp}-{title.replace(' ', '-')}.png", image)
     return stamp
 
 
