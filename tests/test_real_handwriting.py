@@ -22,14 +22,16 @@ def real_answers(tmp_path_factory):
             pytest.fail(message)
         pytest.skip(message)
     folder, answers = tmp_path_factory.mktemp("real"), {}
-    for kind, mode in (("single", ()), ("number", ("--multi",))):
+    for kind, mode, scale in (("single", (), 1.0), ("number", ("--multi",), 1.0),
+                              ("single", (), 0.7)):
         entries = rp.items(kind)
-        video, out = folder / f"{kind}.avi", folder / f"{kind}.jsonl"
-        frames = rp.write_video(video, entries)
+        video, out = folder / f"{kind}{scale}.avi", folder / f"{kind}{scale}.jsonl"
+        frames = rp.write_video(video, entries, scale_by=scale)
         result = run_main("--source", video, "--headless", "--no-eval", "--predictions", out, *mode)
         assert result.returncode == 0, result.stderr
         records = {r["frame"]: r for r in sc.read_predictions(out)}
-        answers[kind] = (entries, [rp.answer_of(records[i], kind) for i in frames])
+        name = kind if scale == 1.0 else f"{kind} at {scale}x"
+        answers[name] = (entries, [rp.answer_of(records[i], kind) for i in frames])
     return answers
 
 
@@ -45,6 +47,14 @@ def test_real_single_digits_from_six_writers(real_answers):
     """57 of 60 today (issue 10 asks for 59): a closed-top 4 and a crossed, serifed 7 read as
     9s, a curled bold 9 as a 3; MNIST's own nearest neighbours agree with the model there."""
     right, table = exact_answers(real_answers, "single")
+    assert right >= 57, f"{right} of 60 right\n{table}"
+
+
+def test_real_single_digits_held_further_away(real_answers):
+    """At 0.7x the size more of each photo is in the ROI: a sheet's edge, the shadow beside
+    a thin digit. 57 of 60 (56 when the digit with the most ink was read, not the one over
+    the centre): the same three misreads as at full size."""
+    right, table = exact_answers(real_answers, "single at 0.7x")
     assert right >= 57, f"{right} of 60 right\n{table}"
 
 
