@@ -1408,6 +1408,8 @@ SMALLEST_DIGIT = 0.05   # ... and so is ink smaller than this share of the band'
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
 BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, is a loose bar
+MOST_TILT = 0.3         # a row held askew climbs or falls at most this much per pixel (17 deg)
+UPRIGHT_FROM_DEGREES = 3  # digits of a row tilted this much or more are turned upright
 ONE_DIGIT_WIDTH = 1.1   # a digit is at most this wide, in line heights (a wide 0)
 TWO_DIGITS_WIDTH = 0.75  # a blob narrower than this (in line heights) never holds two digits ...
 TWO_DIGITS_WIDER = 1.4  # ... unless it is this much wider than the line's typical digit
@@ -1516,21 +1518,33 @@ def line_nearest_centre(pieces, band_height):
 @dataclass
 class LineSize:
     """What a digit of this line looks like: its height and, but for 1s, its width; and
-    where the line's middle is."""
+    where the line's middle is: `middle` at column `at`, climbing or falling by `slope`
+    along the row when the paper is held askew."""
     height: float
     width: float
     middle: float
+    slope: float = 0.0
+    at: float = 0.0
+
+    def middle_at(self, x):
+        return self.middle + self.slope * (x - self.at)
 
 
 def line_size(pieces):
     """Most digits' height (a long tail or a small 0 does not set it), typical width and
-    middle."""
+    middle line."""
     heights = sorted(p.box[3] for p in pieces)
     height = float(heights[(3 * len(heights)) // 4])     # the upper quartile
     widths = [p.box[2] for p in pieces if p.box[2] >= 0.4 * p.box[3]] or [0.7 * height]
     tall = [p for p in pieces if p.box[3] >= 0.6 * height]
+    xs = np.array([p.box[0] + p.box[2] / 2 for p in tall])
+    ys = np.array([p.box[1] + p.box[3] / 2 for p in tall])
+    slope = 0.0
+    if len(tall) >= 3 and np.ptp(xs) > 0:
+        slope = float(np.clip(np.polyfit(xs, ys, 1)[0], -MOST_TILT, MOST_TILT))
+    at = float(np.median(xs))
     return LineSize(height, statistics.median(widths),
-                    statistics.median(p.box[1] + p.box[3] / 2 for p in tall))
+                    float(np.median(ys - slope * (xs - at))), slope, at)
 
 
 def nearest_cluster(pieces, size, band_width):
@@ -1555,7 +1569,7 @@ def is_bar(piece, size):
     """A bar or a stroke come loose: flat, or short, not narrow and floating above the
     line's middle (a 5's bar). A short digit, a small 0, stands on the line."""
     x, y, w, h = piece.box
-    floating = h < BAR_HEIGHT * size.height and w >= h and y + h < size.middle
+    floating = h < BAR_HEIGHT * size.height and w >= h and y + h < size.middle_at(x + w / 2)
     return is_flat(piece) or floating
 
 
@@ -1752,6 +1766,19 @@ def number_options(labels, pieces, pen, size):
     return options
 
 
+def upright(mask, slope):
+    """A digit's mask turned back as much as its row is tilted (`slope`, rise per pixel):
+    a sheet held askew tilts every digit on it too."""
+    angle = float(np.degrees(np.arctan(slope)))
+    if abs(angle) < UPRIGHT_FROM_DEGREES:
+        return mask
+    pad = max(mask.shape) // 3
+    padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    h, w = padded.shape
+    turned = cv2.warpAffine(padded, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h))
+    return crop_to_ink(turned) if turned.any() else mask
+
+
 def segment_number(ink):
     """The row of digits in `ink`: (number of pieces, every Option to read them)."""
     labels, components = ink_components(ink)
@@ -1765,7 +1792,10 @@ def segment_number(ink):
         return 0, []
     size = line_size(pieces)
     pieces = nearest_cluster(pieces, size, ink.shape[1])
-    return len(pieces), number_options(labels, pieces, pen, size)
+    options = number_options(labels, pieces, pen, size)
+    for option in options:
+        option.digits = [(box, upright(mask, size.slope)) for box, mask in option.digits]
+    return len(pieces), options
 
 
 @dataclass

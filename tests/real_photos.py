@@ -51,12 +51,12 @@ def number_band(width, height, fraction=ROI_FRACTION, aspect=3.0):
     return band_w, band_h
 
 
-def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN):
+def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, tilt=0.0):
     """The item as a camera frame: BGR uint8, its ink centred in the ROI or the band.
 
-    `scale_by` makes the writing larger or smaller than the README's framing, and
-    `sheet_margin` keeps more of a sheet around a row, to check that an answer does not
-    hinge on one framing.
+    `scale_by` makes the writing larger or smaller than the README's framing,
+    `sheet_margin` keeps more of a sheet around a row, and `tilt` turns the paper by that
+    many degrees (counter-clockwise), to check that an answer does not hinge on one framing.
     """
     image = cv2.imread(str(FOLDER / entry["file"]), cv2.IMREAD_COLOR)
     x, y, w, h = entry["box"]
@@ -76,6 +76,8 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN):
     scale *= scale_by
     shift = (width / 2 - scale * (x + w / 2), height / 2 - scale * (y + h / 2))
     matrix = np.float32([[scale, 0, shift[0]], [0, scale, shift[1]]])
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), tilt, 1.0)
+    matrix = (turn @ np.vstack([matrix, [0, 0, 1]])).astype(np.float32)
     frame = np.empty((height, width, 3), np.uint8)
     frame[:] = paper
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
