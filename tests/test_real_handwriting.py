@@ -62,14 +62,15 @@ def test_real_single_digits_held_further_away(real_answers):
 
 
 def test_real_number_rows_from_three_writers(real_answers):
+    """18 of 19 today (issue 10 asks for 17): a 9 with a tiny loop on a long tail reads as 1."""
     exact, table = exact_answers(real_answers, "number")
     assert exact >= 17, f"{exact} of 19 exact\n{table}"
 
 
 @pytest.mark.parametrize("tilt", [10, -10])
 def test_real_number_rows_on_paper_held_askew(real_answers, tilt):
-    """The line's middle is followed along the row and its digits turned upright: 17 of 19
-    either way (15 and 15 when the middle was one height for the whole row)."""
+    """The line's middle is followed along the row and its digits turned upright: 18 of 19
+    at 10 degrees, 17 at -10 (15 and 15 when the middle was one height for the whole row)."""
     exact, table = exact_answers(real_answers, f"number tilted {tilt} degrees")
     assert exact >= 17, f"{exact} of 19 exact\n{table}"
 
