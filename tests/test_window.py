@@ -110,9 +110,17 @@ def test_click_toggles_trackbar_sets_threshold_keys_work_and_q_quits(display, wi
     stopped_at = len(records(predictions))
     time.sleep(1.5)
     assert len(records(predictions)) == stopped_at
-    # ... and a second click turns it back on.
-    xdotool(display, "mousemove", "--window", window, 320, 240, "click", "1")
-    wait_for(lambda: len(records(predictions)) > stopped_at + 3, 10, "inference back on")
+    # ... and a second click turns it back on. (Once in a few dozen CI runs the click seemed
+    # not to arrive: it is sent once more before the test gives up, saying what the app did.)
+    for attempt in range(2):
+        xdotool(display, "mousemove", "--window", window, 320, 240, "click", "1")
+        try:
+            wait_for(lambda: len(records(predictions)) > stopped_at + 3, 5, "inference back on")
+            break
+        except AssertionError:
+            if attempt == 1 or process.poll() is not None:
+                state = "running" if process.poll() is None else f"exited: {process.communicate()}"
+                raise AssertionError(f"inference not back on after a second click; the app is {state}")
     frames = [r["frame"] for r in records(predictions)]
     assert any(b - a > 5 for a, b in zip(frames, frames[1:])), "no pause in the records"
 
