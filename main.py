@@ -1079,6 +1079,11 @@ def boxes_near(a, b, margin):
             ay - margin < by + bh and by - margin < ay + ah)
 
 
+def outside(start, length, point):
+    """How far `point` lies outside the span from `start`, `length` long (0 within it)."""
+    return max(start - point, point - (start + length), 0)
+
+
 def union_box(boxes):
     x0 = min(b[0] for b in boxes)
     y0 = min(b[1] for b in boxes)
@@ -1136,8 +1141,7 @@ def off_centre(box, shape):
     centre does."""
     x, y, w, h = box
     cy, cx = shape[0] / 2, shape[1] / 2
-    outside = np.hypot(max(x - cx, cx - (x + w), 0), max(y - cy, cy - (y + h), 0))
-    return outside, np.hypot(x + w / 2 - cx, y + h / 2 - cy)
+    return np.hypot(outside(x, w, cx), outside(y, h, cy)), np.hypot(x + w / 2 - cx, y + h / 2 - cy)
 
 
 def select_digit(ink):
@@ -1511,7 +1515,7 @@ def line_nearest_centre(pieces, band_height):
 
     def distance(line):
         _, y, _, h = union_box([p.box for p in line])
-        return max(y - centre, centre - (y + h), 0), -sum(p.area for p in line)
+        return outside(y, h, centre), -sum(p.area for p in line)
     return min(lines, key=distance) if lines else []
 
 
@@ -1561,7 +1565,7 @@ def nearest_cluster(pieces, size, band_width):
 
     def distance(cluster):
         x, _, w, _ = union_box([p.box for p in cluster])
-        return max(x - centre, centre - (x + w), 0), -sum(p.area for p in cluster)
+        return outside(x, w, centre), -sum(p.area for p in cluster)
     return min(clusters, key=distance)
 
 
@@ -1766,10 +1770,9 @@ def number_options(labels, pieces, pen, size):
     return options
 
 
-def upright(mask, slope):
-    """A digit's mask turned back as much as its row is tilted (`slope`, rise per pixel):
-    a sheet held askew tilts every digit on it too."""
-    angle = float(np.degrees(np.arctan(slope)))
+def upright(mask, angle):
+    """A digit's mask turned back by its row's tilt (`angle` degrees): a sheet held askew
+    tilts every digit on it too."""
     if abs(angle) < UPRIGHT_FROM_DEGREES:
         return mask
     pad = max(mask.shape) // 3
@@ -1793,8 +1796,9 @@ def segment_number(ink):
     size = line_size(pieces)
     pieces = nearest_cluster(pieces, size, ink.shape[1])
     options = number_options(labels, pieces, pen, size)
+    tilt = float(np.degrees(np.arctan(size.slope)))
     for option in options:
-        option.digits = [(box, upright(mask, size.slope)) for box, mask in option.digits]
+        option.digits = [(box, upright(mask, tilt)) for box, mask in option.digits]
     return len(pieces), options
 
 
