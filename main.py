@@ -282,7 +282,7 @@ def augment_digits(images, rng, stroke_change=0.3):
     return warped
 
 
-STYLE_SHARE = 0.5       # of the 7s crossed and of the 1s flagged: styles MNIST rarely shows
+STYLE_SHARE = 0.5       # of the 7s crossed, 1s flagged, 4s closed: styles MNIST rarely shows
 PAIR_SHARE = 0.1        # "two digits at once" examples, beside the digits of an epoch
 PLAIN_SHARE = 0.25      # of an epoch's examples not tilted, resized or restroked
 
@@ -332,10 +332,26 @@ def with_flag(image, rng):
     return flagged
 
 
+def with_closed_top(image, rng):
+    """A 4 with its top closed, as many people write it: the open stroke's top joined to
+    the stem's."""
+    ys, xs = ink_extent(image)
+    upper = ys <= ys.min() + 0.35 * (ys.max() - ys.min())
+    middle = (xs.min() + xs.max()) / 2
+    left, right = upper & (xs < middle), upper & (xs >= middle)
+    if not left.any() or not right.any():
+        return image
+    start, end = ((int(xs[side][np.argmin(ys[side])]), int(ys[side].min())) for side in (left, right))
+    closed = image.copy()
+    cv2.line(closed, start, end, 255, int(rng.integers(1, 3)), cv2.LINE_AA)
+    return closed
+
+
 def with_styles(x, y, rng):
-    """MNIST with a share of its 7s crossed and its 1s flagged, framed again as MNIST is."""
+    """MNIST with a share of its 7s crossed, its 1s flagged and its 4s closed at the top,
+    framed again as MNIST is."""
     styled = x.copy()
-    for digit, restyle in ((7, with_crossbar), (1, with_flag)):
+    for digit, restyle in ((7, with_crossbar), (1, with_flag), (4, with_closed_top)):
         for i in np.flatnonzero((y == digit) & (rng.random(len(y)) < STYLE_SHARE)):
             styled[i] = frame_like_mnist(restyle(x[i], rng))
     return styled
