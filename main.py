@@ -1393,6 +1393,19 @@ def note_mask(gray):
     return cv2.erode(mask, edge)
 
 
+GRAINY = 2                # a picture whose pixels stray this far (median, in gray levels) from
+                          # their neighbours' median is grainy: single pixels would pass for ink ...
+SMOOTHING_PER_GRAIN = 0.3  # ... so it is smoothed first, by a blur this wide (pixels) per level
+
+
+def graininess(gray):
+    """How far a pixel typically strays from the median of its 3x3 neighbourhood: paper
+    fills most of the picture, so this is the sensor's noise (a dim room), not the ink."""
+    strays = cv2.absdiff(gray, cv2.medianBlur(gray, 3))
+    counts = np.cumsum(cv2.calcHist([strays], [0], None, [256], [0, 256]).ravel())
+    return int(np.searchsorted(counts, counts[-1] / 2))   # the median: np.median costs 7x
+
+
 def ink_in(frame, box, threshold, largest, line_lengths):
     """The frame's `box` (x, y, w, h) at working size (height at most `largest`) as white
     ink on black, without printed lines longer than `line_lengths` (shares of its width and
@@ -1401,7 +1414,12 @@ def ink_in(frame, box, threshold, largest, line_lengths):
     if min(w, h) < MIN_ROI_SIDE:
         return np.zeros((max(h, 1), max(w, 1)), np.uint8), 1.0
     image, scale = working_image(frame, box, largest)
-    gray, ratio = to_gray_uint8(image), brightness_ratio(image)
+    gray = to_gray_uint8(image)
+    grain = graininess(gray)
+    if grain >= GRAINY:
+        image = cv2.GaussianBlur(image, (0, 0), SMOOTHING_PER_GRAIN * grain)
+        gray = to_gray_uint8(image)
+    ratio = brightness_ratio(image)
     lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
     ink = without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths)
     note = note_mask(gray)

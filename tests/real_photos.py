@@ -8,6 +8,7 @@ paper: the ink's box centred in a 640x480 frame, at a size that sits well inside
 
 import json
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -51,12 +52,13 @@ def number_band(width, height, fraction=ROI_FRACTION, aspect=3.0):
     return band_w, band_h
 
 
-def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, tilt=0.0):
+def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, tilt=0.0, grain=0.0):
     """The item as a camera frame: BGR uint8, its ink centred in the ROI or the band.
 
     `scale_by` makes the writing larger or smaller than the README's framing,
     `sheet_margin` keeps more of a sheet around a row, and `tilt` turns the paper by that
-    many degrees (counter-clockwise), to check that an answer does not hinge on one framing.
+    many degrees (counter-clockwise), to check that an answer does not hinge on one framing;
+    `grain` adds a dim room's sensor noise of that standard deviation (gray levels).
     """
     image = cv2.imread(str(FOLDER / entry["file"]), cv2.IMREAD_COLOR)
     x, y, w, h = entry["box"]
@@ -81,8 +83,12 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, 
     frame = np.empty((height, width, 3), np.uint8)
     frame[:] = paper
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.warpAffine(image, matrix, size, dst=frame, flags=interpolation,
-                          borderMode=cv2.BORDER_TRANSPARENT)
+    frame = cv2.warpAffine(image, matrix, size, dst=frame, flags=interpolation,
+                           borderMode=cv2.BORDER_TRANSPARENT)
+    if grain:
+        noise = np.random.default_rng(zlib.crc32(entry["file"].encode())).normal(0, grain, frame.shape)
+        frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
+    return frame
 
 
 def write_video(path, entries, **framing):

@@ -50,6 +50,20 @@ def test_automatic_threshold_finds_ink_in_shadow_and_light():
     assert np.count_nonzero(ink) < 0.1 * ink.size
 
 
+def test_a_grainy_picture_is_smoothed_before_its_ink_is_found():
+    """A dim room's sensor noise (sigma 12) on paper with a thin 1: read as it came, noise
+    pixels pass for ink and break the stroke; smoothed first, the stroke is whole and alone."""
+    frame = np.full((480, 640), 200, np.float32)
+    cv2.line(frame, (320, 160), (320, 320), 120, 2)
+    clean = frame.astype(np.uint8)
+    grainy = np.clip(frame + np.random.default_rng(1).normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
+    assert main.graininess(clean) < main.GRAINY <= main.graininess(grainy)
+    ink, _ = main.ink_in(grainy, main.centered_roi(grainy.shape), main.AUTO_THRESHOLD, main.WORK_SIDE,
+                         line_lengths=(0.8, 1.0))
+    _, components = main.ink_components(ink)
+    assert len(components) == 1 and components[0].h >= 150, [c.box for c in components]
+
+
 @pytest.mark.parametrize("paper_bgr, ink_bgr", [((225, 225, 225), (160, 160, 245)),   # pale red
                                                  ((120, 230, 240), (170, 170, 240)),   # on yellow
                                                  ((225, 225, 225), (235, 190, 150))])  # pale blue
