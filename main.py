@@ -1406,10 +1406,24 @@ def graininess(gray):
     return int(np.searchsorted(counts, counts[-1] / 2))   # the median: np.median costs 7x
 
 
-def ink_in(frame, box, threshold, largest, line_lengths):
+FAINT_INK_RATIO = 0.85    # ink this faint counts where it lies within FAINT_REACH pixels of
+FAINT_REACH = 2           # clearer ink: a thin stroke out of focus fades apart in places
+
+
+def with_faint_edges(ink, ratio):
+    """The ink and the faint ink next to it (hysteresis, as Canny links weak edges to strong
+    ones), which joins a blurred thin stroke's pieces again. Only near clear ink: a printed
+    line as faint gains a stub where it crosses a stroke, no more."""
+    faint = cv2.threshold(ratio, FAINT_INK_RATIO * PAPER, 255, cv2.THRESH_BINARY_INV)[1]
+    near = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FAINT_REACH + 1,) * 2))
+    return cv2.bitwise_or(ink, cv2.bitwise_and(faint, near))
+
+
+def ink_in(frame, box, threshold, largest, line_lengths, faint_edges=False):
     """The frame's `box` (x, y, w, h) at working size (height at most `largest`) as white
     ink on black, without printed lines longer than `line_lengths` (shares of its width and
-    height); blank when too small to read. Returns (ink, frame pixels per ink pixel)."""
+    height), with `faint_edges` when the threshold is automatic; blank when too small to
+    read. Returns (ink, frame pixels per ink pixel)."""
     x, y, w, h = box
     if min(w, h) < MIN_ROI_SIDE:
         return np.zeros((max(h, 1), max(w, 1)), np.uint8), 1.0
@@ -1422,6 +1436,8 @@ def ink_in(frame, box, threshold, largest, line_lengths):
     ratio = brightness_ratio(image)
     lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
     ink = without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths)
+    if faint_edges and threshold == AUTO_THRESHOLD:
+        ink = with_faint_edges(ink, ratio)
     note = note_mask(gray)
     return (ink if note is None else cv2.bitwise_and(ink, note)), scale
 
@@ -1431,7 +1447,8 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     roi = centered_roi(np.shape(frame), roi_fraction)
     # A digit's longest stroke (a 7's bar) spans at most ~60% of the ROI, a printed line all
     # of it; a 1 may be nearly as tall as the ROI, so only lines right across it go.
-    ink, scale = ink_in(frame, roi, threshold, WORK_SIDE, line_lengths=(0.8, 1.0))
+    # In number mode faint edges would join neighbouring digits; here the ROI holds one.
+    ink, scale = ink_in(frame, roi, threshold, WORK_SIDE, line_lengths=(0.8, 1.0), faint_edges=True)
     mask = select_digit(ink)
     return Preprocessed(roi, ink, None if mask is None else mnist_input_from_mask(mask), scale)
 

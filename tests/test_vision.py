@@ -64,6 +64,23 @@ def test_a_grainy_picture_is_smoothed_before_its_ink_is_found():
     assert len(components) == 1 and components[0].h >= 150, [c.box for c in components]
 
 
+def test_a_thin_stroke_out_of_focus_is_joined_again_by_its_faint_parts():
+    """A thin 1 that fades (out of focus) to 83 % of the paper's light for a few pixels: the
+    threshold cuts it in two there, the faint ink next to clear ink joins it again; a faint
+    printed line across the ROI, away from the ink, stays out."""
+    frame = np.full((480, 640), 220, np.uint8)
+    cv2.line(frame, (320, 150), (320, 330), 120, 3)
+    frame[237:241, 317:324] = 183                      # the faded part
+    cv2.line(frame, (0, 380), (639, 380), 190, 1)      # a faint printed line, far from the 1
+    roi = main.centered_roi(frame.shape)
+    for faint_edges, pieces in ((False, 2), (True, 1)):
+        ink, _ = main.ink_in(frame, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0),
+                             faint_edges=faint_edges)
+        _, components = main.ink_components(ink)
+        assert len(components) == pieces, [c.box for c in components]
+    assert main.preprocess_frame(frame).model_input is not None
+
+
 @pytest.mark.parametrize("paper_bgr, ink_bgr", [((225, 225, 225), (160, 160, 245)),   # pale red
                                                  ((120, 230, 240), (170, 170, 240)),   # on yellow
                                                  ((225, 225, 225), (235, 190, 150))])  # pale blue
