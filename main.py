@@ -1833,24 +1833,47 @@ def upright(mask, angle):
     return crop_to_ink(turned) if turned.any() else mask
 
 
+EDGE_COLUMNS = 3        # a digit cut by the band's side leaves ink in its outermost columns
+
+
+def runs_past_band(ink, pieces, size):
+    """Whether the number goes on past the band's left or right side: ink in the side's
+    outermost columns, on the line and no taller than a digit (a sheet's or a shadow's
+    edge runs the band's height), as near the number as its own digits are to each other.
+    Read, the number would lose its first or last digits: better none than a wrong one."""
+    h, w = ink.shape
+    x, _, width, _ = union_box([p.box for p in pieces])
+    for columns, gap, at in ((slice(0, EDGE_COLUMNS), x, 0), (slice(w - EDGE_COLUMNS, w), w - x - width, w)):
+        rows = np.flatnonzero(np.count_nonzero(ink[:, columns], axis=1))
+        if not len(rows) or gap > CLUSTER_GAP * size.height:
+            continue
+        on_line = outside(rows[0], rows[-1] - rows[0] + 1, size.middle_at(at)) <= size.height / 2
+        if on_line and rows[-1] - rows[0] < 1.5 * size.height:
+            return True
+    return False
+
+
 def segment_number(ink):
-    """The row of digits in `ink`: (number of pieces, every Option to read them)."""
+    """The row of digits in `ink`: (number of pieces, every Option to read them, whether
+    the number runs past the band and is left unread)."""
     labels, components = ink_components(ink)
     pen = pen_width(components)
     pieces = [p for p in pieces_of(components) if not is_speck(p, pen, ink.shape[0])]
     pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), ink.shape[0])
     if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * ink.shape[0]:
-        return 0, []
+        return 0, [], False
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
-        return 0, []
+        return 0, [], False
     size = line_size(pieces)
     pieces = nearest_cluster(pieces, size, ink.shape[1])
+    if runs_past_band(ink, pieces, size):
+        return 0, [], True
     options = number_options(labels, pieces, pen, size)
     tilt = float(np.degrees(np.arctan(size.slope)))
     for option in options:
         option.digits = [(box, upright(mask, tilt)) for box, mask in option.digits]
-    return len(pieces), options
+    return len(pieces), options, False
 
 
 @dataclass
@@ -1860,6 +1883,7 @@ class NumberPreprocessed:
     pieces: int           # how many pieces of ink the row was split into
     options: list         # Options, their digits as (box in the ink, 28x28 model input)
     scale: float = 1.0    # frame pixels per ink pixel
+    past_band: bool = False  # the number runs past the band's side, and is left unread
 
     def panels(self):
         return [("binarized", self.ink)]
@@ -1870,10 +1894,10 @@ def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     band = number_band(np.shape(frame), roi_fraction)
     # A row of digits is written along the band; printed lines cross it from end to end.
     ink, scale = ink_in(frame, band, threshold, WORK_BAND_HEIGHT, line_lengths=(1 / NUMBER_ASPECT, 1.0))
-    count, options = segment_number(ink)
+    count, options, past_band = segment_number(ink)
     for option in options:
         option.digits = [(box, mnist_input_from_mask(mask)) for box, mask in option.digits]
-    return NumberPreprocessed(band, ink, count, options, scale)
+    return NumberPreprocessed(band, ink, count, options, scale, past_band)
 
 
 # --------------------------------------------------------------------------------------
@@ -1905,6 +1929,7 @@ class Reading:
 class NumberReading:
     """The answer in number mode: the row's digits, left to right."""
     digits: list         # Readings, each with its box
+    past_band: bool = False   # none, because the number runs past the band's side
 
     @property
     def text(self):
@@ -1919,7 +1944,7 @@ class NumberReading:
         return {"digit": digits[0] if len(digits) == 1 else None,
                 "confidence": round(min((r.confidence for r in self.digits), default=0.0), 4),
                 "uncertain": any(r.uncertain for r in self.digits), "digits": digits,
-                "number": self.text or None}
+                "number": self.text or None, "past_band": self.past_band}
 
     def draw(self, canvas, band, ink_scale):
         draw_number_answer(canvas, band, self, ink_scale)
@@ -2002,7 +2027,7 @@ class DigitReader:
         options = preprocessed.options
         inputs = [x for option in options for _, x in option.digits]
         if not inputs:
-            return NumberReading([])
+            return NumberReading([], preprocessed.past_band)
         answers = iter(self.model.probabilities(np.stack(inputs)))
         scored = {}
         for option in options:
@@ -2312,11 +2337,13 @@ def draw_number_answer(canvas, band, answer, ink_scale):
         cv2.rectangle(canvas, (x + bx, y + by), (x + bx + bw, y + by + bh), color, 1)
         put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
                   thickness=2)
-    number = answer.text or "no number"
+    number = answer.text or ("number runs past the band: hold it further away"
+                             if answer.past_band else "no number")
     # Below the band: above it is the inset's place on small frames.
     put_label(canvas, number, (x + 4, min(canvas.shape[0] - 50, y + h + 48)),
               scale=1.6 if readings else 0.8,
-              color=GREEN if readings else GREY, thickness=3 if readings else 2, pad=6)
+              color=GREEN if readings else YELLOW if answer.past_band else GREY,
+              thickness=3 if readings else 2, pad=6)
 
 
 def status_text(fps, source_size, threshold):

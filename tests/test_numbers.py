@@ -62,7 +62,7 @@ def test_touching_digits_may_be_cut_apart_and_a_wide_zero_only_against_the_odds(
     cv2.ellipse(ink, (150, 100), (55, 60), 0, 0, 360, 255, 12)          # a wide 0
     cv2.line(ink, (330, 40), (330, 160), 255, 12)                         # a 1 ...
     cv2.ellipse(ink, (385, 100), (45, 60), 0, 0, 360, 255, 12)           # ... touching a 0
-    count, options = main.segment_number(ink)
+    count, options, _ = main.segment_number(ink)
     assert count == 2
     wide_zero = [o for o in options if o.start == 0]
     touching = [o for o in options if o.start == 1]

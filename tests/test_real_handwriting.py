@@ -196,9 +196,26 @@ def test_a_wide_0_beside_a_narrow_1_is_not_cut(glyphs, committed_model):
 
 def test_touching_digits_are_separated(glyphs, committed_model):
     ink = row(glyphs, [(3, 90, 0), (5, 90, 20), (7, 90, -2)])      # the 5 and the 7 touch
-    count, options = main.segment_number(ink)
+    count, options, _ = main.segment_number(ink)
     assert count == 2 and any(len(o.digits) == 2 for o in options)  # one blob, cut in two
     assert read_number(committed_model, camera_frame(ink)) == "357"
+
+
+def test_a_number_that_runs_past_the_band_is_not_read_short(glyphs, committed_model):
+    """Held too close, a long number runs past the band's sides: its first and last digits
+    are cut, and reading the rest would give a wrong number with confidence. None is read,
+    and the window says to hold it further away; a sheet's edge at the side is no digit."""
+    ink = np.roll(row(glyphs, [(2, 90, 0), (3, 90, 20), (5, 90, 20), (7, 90, 20)]), -180, axis=1)
+    ink[:, -180:] = 0                                              # the 2 cut by the left side
+    assert ink[:, 0].any() and main.segment_number(ink)[2]
+    _, answer = main.read_frame(camera_frame(ink), main.DigitReader(committed_model), roi_fraction=0.5,
+                                threshold=0, number=True)
+    assert answer.text == "" and answer.fields()["past_band"] is True
+    canvas = main.draw_overlay(camera_frame(ink), main.preprocess_number(camera_frame(ink)), answer)
+    assert canvas.shape == (480, 640, 3)
+    with_edge = row(glyphs, [(3, 90, 0), (5, 90, 20), (7, 90, 20)])
+    with_edge[:, :2] = 255                                         # a sheet's edge, top to bottom
+    assert read_number(committed_model, camera_frame(with_edge)) == "357"
 
 
 def test_a_blob_as_wide_as_three_digits_may_be_cut_in_three():
@@ -206,7 +223,7 @@ def test_a_blob_as_wide_as_three_digits_may_be_cut_in_three():
     cv2.line(ink, (170, 50), (170, 140), 255, 9)                       # a 1, then
     for k in range(3):                                                  # three 0s that touch
         cv2.ellipse(ink, (268 + k * 61, 95), (28, 45), 0, 0, 360, 255, 9)
-    count, options = main.segment_number(ink)
+    count, options, _ = main.segment_number(ink)
     assert count == 2 and any(len(o.digits) == 3 for o in options if o.start == 1)
 
 
