@@ -2596,18 +2596,22 @@ def run_window(source, reader, log, *, roi_fraction=0.5, threshold=AUTO_THRESHOL
 # Command line
 # --------------------------------------------------------------------------------------
 
-def threshold_value(text):
-    value = int(text)
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0-255")
+def checked(convert, within, span):
+    """An argparse type: `convert` the text (int or float, named so in argparse's own
+    message when that fails), then refuse a value that is not `span`, as `within` tests."""
+    def value(text):
+        number = convert(text)
+        if not within(number):
+            raise argparse.ArgumentTypeError(f"{number} is not {span}")
+        return number
+    value.__name__ = convert.__name__
     return value
 
 
-def fraction_value(text):
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1]")
-    return value
+threshold_value = checked(int, lambda v: 0 <= v <= 255, "within 0-255")
+fraction_value = checked(float, lambda v: 0 < v <= 1, "within (0, 1]")
+positive_int = checked(int, lambda v: v >= 1, "1 or more")
+probability = checked(float, lambda v: 0 <= v <= 1, "within 0-1")
 
 
 def size_value(text):
@@ -2618,20 +2622,6 @@ def size_value(text):
     if width < 160 or height < 120:
         raise argparse.ArgumentTypeError(f"{text} is smaller than 160x120")
     return width, height
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
-
-
-def probability(text):
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0-1")
-    return value
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
