@@ -2080,12 +2080,9 @@ class FrameSource:
             return frame
         if not self.is_camera:
             return None
-        deadline = time.monotonic() + CAMERA_RETRY_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            ok, frame = self.capture.read()
-            if ok and frame is not None:
-                return frame
+        frame = first_frame(self.capture, CAMERA_RETRY_SECONDS)   # a camera may skip a beat
+        if frame is not None:
+            return frame
         raise UserError(f"camera {self.name} stopped delivering frames; check its cable "
                         "and start again", status=EXIT_FAILURE)
 
