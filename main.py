@@ -1407,13 +1407,17 @@ def graininess(gray):
 
 
 FAINT_INK_RATIO = 0.85    # ink this faint counts where it lies within FAINT_REACH pixels of
-FAINT_REACH = 2           # clearer ink: a thin stroke out of focus fades apart in places
+FAINT_REACH = 2           # clearer ink: a thin stroke out of focus fades apart in places ...
+FAINT_PEN_PX = 5          # ... where the pen is thinner than this (a bold one only gets bolder)
 
 
 def with_faint_edges(ink, ratio):
     """The ink and the faint ink next to it (hysteresis, as Canny links weak edges to strong
     ones), which joins a blurred thin stroke's pieces again. Only near clear ink: a printed
-    line as faint gains a stub where it crosses a stroke, no more."""
+    line as faint gains a stub where it crosses a stroke, no more. Only for a thin pen: a
+    bold stroke's halo would fill a printed 6's eye or make a bold 0 look solid."""
+    if stroke_width(ink) >= FAINT_PEN_PX:
+        return ink
     faint = cv2.threshold(ratio, FAINT_INK_RATIO * PAPER, 255, cv2.THRESH_BINARY_INV)[1]
     near = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FAINT_REACH + 1,) * 2))
     return cv2.bitwise_or(ink, cv2.bitwise_and(faint, near))

@@ -67,7 +67,7 @@ def test_a_grainy_picture_is_smoothed_before_its_ink_is_found():
 def test_a_thin_stroke_out_of_focus_is_joined_again_by_its_faint_parts():
     """A thin 1 that fades (out of focus) to 83 % of the paper's light for a few pixels: the
     threshold cuts it in two there, the faint ink next to clear ink joins it again; a faint
-    printed line across the ROI, away from the ink, stays out."""
+    printed line across the ROI, away from the ink, stays out; a bold digit gains no halo."""
     frame = np.full((480, 640), 220, np.uint8)
     cv2.line(frame, (320, 150), (320, 330), 120, 3)
     frame[237:241, 317:324] = 183                      # the faded part
@@ -79,6 +79,14 @@ def test_a_thin_stroke_out_of_focus_is_joined_again_by_its_faint_parts():
         _, components = main.ink_components(ink)
         assert len(components) == pieces, [c.box for c in components]
     assert main.preprocess_frame(frame).model_input is not None
+    bold = np.full((480, 640), 220, np.uint8)
+    cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 40, 16)
+    cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 183, 24)   # its soft edge, faint
+    cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 40, 16)
+    ink, _ = main.ink_in(bold, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0))
+    with_edges, _ = main.ink_in(bold, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0),
+                                faint_edges=True)
+    assert np.array_equal(ink, with_edges)
 
 
 @pytest.mark.parametrize("paper_bgr, ink_bgr", [((225, 225, 225), (160, 160, 245)),   # pale red
