@@ -18,6 +18,13 @@ def paper(width=640, height=480, brightness=210, seed=0, shadow=True):
     return sc.camera_frame(scene, None, rng, (width, height))
 
 
+def roi_ink(frame, faint_edges=False):
+    """The centred ROI's ink as single-digit mode finds it (automatic threshold)."""
+    ink, _ = main.ink_in(frame, main.centered_roi(frame.shape), main.AUTO_THRESHOLD, main.WORK_SIDE,
+                         line_lengths=(0.8, 1.0), faint_edges=faint_edges)
+    return ink
+
+
 def frame_with(draw, width=640, height=480, seed=0):
     """Paper with something drawn in dark ink by `draw(ink_alpha, roi_x, roi_y, side)`."""
     rng = np.random.default_rng(seed)
@@ -58,9 +65,7 @@ def test_a_grainy_picture_is_smoothed_before_its_ink_is_found():
     clean = frame.astype(np.uint8)
     grainy = np.clip(frame + np.random.default_rng(1).normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
     assert main.graininess(clean) < main.GRAINY <= main.graininess(grainy)
-    ink, _ = main.ink_in(grainy, main.centered_roi(grainy.shape), main.AUTO_THRESHOLD, main.WORK_SIDE,
-                         line_lengths=(0.8, 1.0))
-    _, components = main.ink_components(ink)
+    _, components = main.ink_components(roi_ink(grainy))
     assert len(components) == 1 and components[0].h >= 150, [c.box for c in components]
 
 
@@ -72,21 +77,15 @@ def test_a_thin_stroke_out_of_focus_is_joined_again_by_its_faint_parts():
     cv2.line(frame, (320, 150), (320, 330), 120, 3)
     frame[237:241, 317:324] = 183                      # the faded part
     cv2.line(frame, (0, 380), (639, 380), 190, 1)      # a faint printed line, far from the 1
-    roi = main.centered_roi(frame.shape)
     for faint_edges, pieces in ((False, 2), (True, 1)):
-        ink, _ = main.ink_in(frame, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0),
-                             faint_edges=faint_edges)
-        _, components = main.ink_components(ink)
+        _, components = main.ink_components(roi_ink(frame, faint_edges))
         assert len(components) == pieces, [c.box for c in components]
     assert main.preprocess_frame(frame).model_input is not None
     bold = np.full((480, 640), 220, np.uint8)
     cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 40, 16)
     cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 183, 24)   # its soft edge, faint
     cv2.ellipse(bold, (320, 240), (45, 70), 0, 0, 360, 40, 16)
-    ink, _ = main.ink_in(bold, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0))
-    with_edges, _ = main.ink_in(bold, roi, main.AUTO_THRESHOLD, main.WORK_SIDE, line_lengths=(0.8, 1.0),
-                                faint_edges=True)
-    assert np.array_equal(ink, with_edges)
+    assert np.array_equal(roi_ink(bold), roi_ink(bold, faint_edges=True))
 
 
 @pytest.mark.parametrize("paper_bgr, ink_bgr", [((225, 225, 225), (160, 160, 245)),   # pale red
@@ -97,8 +96,7 @@ def test_pale_coloured_ink_is_read_in_the_channel_it_darkens(paper_bgr, ink_bgr)
     frame[:] = paper_bgr
     cv2.line(frame, (320, 170), (320, 310), ink_bgr, 8)
     cv2.line(frame, (270, 180), (320, 170), ink_bgr, 8)
-    ink, _ = main.ink_in(frame, main.centered_roi(frame.shape), main.AUTO_THRESHOLD, main.WORK_SIDE,
-                         line_lengths=(0.8, 1.0))
+    ink = roi_ink(frame)
     assert ink[120, 120] == 255 and ink[120, 60] == 0 and ink[20, 120] == 0
     in_gray = main.binarize(main.to_gray_uint8(frame))
     assert in_gray[240, 320] == 0   # gray alone sees no ink there
