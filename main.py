@@ -1116,7 +1116,7 @@ SOLID_SHARE = 0.8          # ... fills at most this much of its box: a thumb or 
 PIECES_NEAR = 0.12         # pieces this close (a share of the larger one's size) are one digit
 # The ROI holds one digit, and a thin pen's stroke breaks into pieces: one this long (a share
 # of the ROI) is no speck however little ink it holds, and pieces this close are one digit.
-STROKE_PIECE_SHARE = 0.08
+STROKE_PIECE_SHARE = 0.04
 BROKEN_GAP_SHARE = 0.06
 SAME_PEN_RATIO = 3         # pieces of one digit have stroke widths within this ratio
 

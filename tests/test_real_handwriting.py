@@ -28,6 +28,7 @@ def real_answers(tmp_path_factory):
     folder, answers = tmp_path_factory.mktemp("real"), {}
     framings = {"single": ("single", {}), "number": ("number", {}),
                 "single at 0.7x": ("single", {"scale_by": 0.7}),
+                "single at half size": ("single", {"scale_by": 0.5}),
                 "number tilted 10 degrees": ("number", {"tilt": 10}),
                 "number tilted -10 degrees": ("number", {"tilt": -10}),
                 "single in a dim room": ("single", {"grain": DIM_ROOM_GRAIN}),
@@ -67,6 +68,15 @@ def test_real_single_digits_held_further_away(real_answers):
     the centre): the same two misreads as at full size."""
     right, table = exact_answers(real_answers, "single at 0.7x")
     assert right >= 58, f"{right} of 60 right\n{table}"
+
+
+def test_real_single_digits_held_twice_as_far(real_answers):
+    """At half the size a ballpoint's stroke is a pixel wide and fades apart into short
+    pieces, kept when they are a twenty-fifth of the ROI long, however little ink they
+    hold (55 when they had to be twice as long). The misses: a photo's sharp shadow edge
+    reads as a 6 over a broken thin 4, a thin 0 still breaks, and the two of full size."""
+    right, table = exact_answers(real_answers, "single at half size")
+    assert right >= 56, f"{right} of 60 right\n{table}"
 
 
 def test_real_number_rows_from_three_writers(real_answers):

@@ -171,6 +171,16 @@ def test_a_thin_0_broken_into_short_pieces_is_read_whole():
     assert mask is not None and mask.shape[0] >= 75 and mask.shape[1] >= 60
 
 
+def test_a_thin_0_held_far_away_is_read_whole_from_its_short_pieces():
+    """Held far off, a ballpoint's stroke is a pixel wide and fades apart into pieces a
+    twentieth of the ROI long, with as little ink as a speck: their length keeps them."""
+    def small_broken_zero(alpha, x0, y0, side):
+        for start in range(0, 360, 30):          # twelve arcs ~12 px long, ~4 px apart
+            cv2.ellipse(alpha, (x0 + 120, y0 + 120), (26, 36), 0, start, start + 22, 1.0, 1)
+    mask = main.select_digit(main.preprocess_frame(frame_with(small_broken_zero)).ink)
+    assert mask is not None and mask.shape[0] >= 65 and mask.shape[1] >= 45
+
+
 def test_the_digit_over_the_centre_wins_over_a_bigger_edge_off_to_the_side():
     def digit_and_edge(alpha, x0, y0, side):
         cv2.line(alpha, (x0 + 120, y0 + 80), (x0 + 120, y0 + 160), 1.0, 2)    # a thin 1
