@@ -993,7 +993,9 @@ def paper_brightness(image):
     return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-INK_RATIO_RANGE = (0.55, 0.80)  # ink is at most 80% as bright as the paper around it
+INK_RATIO_RANGE = (0.55, 0.80)  # ink is at most 80% as bright as the paper around it ...
+FAINTEST_INK = 0.90             # ... or 90% (a pencil, a smear) on paper even enough for it
+PAPER_SPREADS = 6               # ink lies this many times the paper's own spread below it
 PAPER = 200                     # the paper's brightness in a ratio image
 
 
@@ -1010,19 +1012,36 @@ def brightness_ratio(image):
     return cv2.min(cv2.min(blue, green), red)
 
 
+def median_level(image):
+    """The median of a uint8 image, from its histogram (np.median costs 7x)."""
+    counts = np.cumsum(cv2.calcHist([image], [0], None, [256], [0, 256]).ravel())
+    return int(np.searchsorted(counts, counts[-1] / 2))
+
+
+def faintest_ink(ratio):
+    """How faint ink may be, as a share of the paper's light: as faint as FAINTEST_INK (a
+    pencil, a stroke smeared as the paper moves), but PAPER_SPREADS times the paper's own
+    spread below the paper (its median distance from its median: the texture and shadow
+    edges left after flattening the light), and never less than INK_RATIO_RANGE allows."""
+    paper = median_level(ratio)
+    spread = median_level(cv2.absdiff(ratio, paper))
+    return float(np.clip((paper - PAPER_SPREADS * spread) / PAPER, INK_RATIO_RANGE[1], FAINTEST_INK))
+
+
 def binarize(gray, threshold=AUTO_THRESHOLD, ratio=None):
     """White ink on black from dark ink on light paper.
 
     threshold 1-255: a fixed global threshold on the gray value.
     threshold 0: automatic; divide by the paper's brightness, then Otsu on that ratio,
-    clamped so that blank paper (ratio near 1 everywhere) yields no ink.
+    clamped so that blank paper (ratio near 1 everywhere) yields no ink: no fainter than
+    faintest_ink() allows on this paper.
     """
     if threshold != AUTO_THRESHOLD:
         _, ink = cv2.threshold(gray, threshold - 1, 255, cv2.THRESH_BINARY_INV)
         return ink
     ratio = brightness_ratio(gray) if ratio is None else ratio
     otsu, _ = cv2.threshold(ratio, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    lowest, highest = (PAPER * r for r in INK_RATIO_RANGE)
+    lowest, highest = PAPER * INK_RATIO_RANGE[0], PAPER * faintest_ink(ratio)
     _, ink = cv2.threshold(ratio, float(np.clip(otsu, lowest, highest)), 255,
                            cv2.THRESH_BINARY_INV)
     return ink
@@ -1401,9 +1420,7 @@ SMOOTHING_PER_GRAIN = 0.3  # ... so it is smoothed first, by a blur this wide (p
 def graininess(gray):
     """How far a pixel typically strays from the median of its 3x3 neighbourhood: paper
     fills most of the picture, so this is the sensor's noise (a dim room), not the ink."""
-    strays = cv2.absdiff(gray, cv2.medianBlur(gray, 3))
-    counts = np.cumsum(cv2.calcHist([strays], [0], None, [256], [0, 256]).ravel())
-    return int(np.searchsorted(counts, counts[-1] / 2))   # the median: np.median costs 7x
+    return median_level(cv2.absdiff(gray, cv2.medianBlur(gray, 3)))
 
 
 FAINT_INK_RATIO = 0.85    # ink this faint counts where it lies within FAINT_REACH pixels of

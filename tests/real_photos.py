@@ -53,14 +53,16 @@ def number_band(width, height, fraction=ROI_FRACTION, aspect=3.0):
 
 
 def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, tilt=0.0, grain=0.0,
-               blur=0.0):
+               blur=0.0, motion=0, fade=1.0):
     """The item as a camera frame: BGR uint8, its ink centred in the ROI or the band.
 
     `scale_by` makes the writing larger or smaller than the README's framing,
     `sheet_margin` keeps more of a sheet around a row, and `tilt` turns the paper by that
     many degrees (counter-clockwise), to check that an answer does not hinge on one framing;
-    `grain` adds a dim room's sensor noise of that standard deviation (gray levels), and
-    `blur` a camera out of focus (a Gaussian blur of that standard deviation, in pixels).
+    `grain` adds a dim room's sensor noise of that standard deviation (gray levels),
+    `blur` a camera out of focus (a Gaussian blur of that standard deviation, in pixels),
+    `motion` the smear of paper moving sideways during the exposure (that many pixels), and
+    `fade` keeps that share of the ink's darkness (a pencil, a pen running dry).
     """
     image = cv2.imread(str(FOLDER / entry["file"]), cv2.IMREAD_COLOR)
     x, y, w, h = entry["box"]
@@ -87,8 +89,13 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, 
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     frame = cv2.warpAffine(image, matrix, size, dst=frame, flags=interpolation,
                            borderMode=cv2.BORDER_TRANSPARENT)
+    if fade != 1.0:
+        paper_light = np.float32(paper)
+        frame = np.clip(paper_light - (paper_light - frame) * fade, 0, 255).astype(np.uint8)
     if blur:
         frame = cv2.GaussianBlur(frame, (0, 0), blur)
+    if motion:
+        frame = cv2.blur(frame, (int(motion), 1))
     if grain:
         noise = np.random.default_rng(zlib.crc32(entry["file"].encode())).normal(0, grain, frame.shape)
         frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
