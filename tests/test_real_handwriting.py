@@ -152,7 +152,7 @@ def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_mod
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.925 today, short of issue 10's 0.95: half the misses are digits the model misreads
+    # 0.92 today, short of issue 10's 0.95: half the misses are digits the model misreads
     # once small, faint or squeezed; the rest a very wide 0 cut in two, faint strokes broken.
     assert len(read) == len(numbers) and exact >= 0.9, (exact, misses)
 
