@@ -977,14 +977,15 @@ LIGHT_STROKE_CLOSING = 11  # ... where a closing this wide removes every pen str
 LIGHT_SMOOTHING = 5        # ... and a blur this wide softens the estimate
 
 
-def paper_brightness(image):
+def paper_brightness(image, across=None):
     """Estimate the paper's brightness under the ink: a closing (max then min) on a small copy.
 
     Ink strokes are thinner than the kernel so they vanish, while gradients and soft
-    shadows, which are larger, survive; dividing by this flattens the light.
+    shadows, which are larger, survive; dividing by this flattens the light. The copy has
+    LIGHT_MAP_SIDE cells `across` pixels (by default the image's shorter side).
     """
     h, w = image.shape[:2]
-    cell = min(h, w) / LIGHT_MAP_SIDE
+    cell = (across or min(h, w)) / LIGHT_MAP_SIDE
     small = cv2.resize(image, (max(1, round(w / cell)), max(1, round(h / cell))),
                        interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LIGHT_STROKE_CLOSING,) * 2)
@@ -999,13 +1000,13 @@ PAPER_SPREADS = 6               # ink lies this many times the paper's own sprea
 PAPER = 200                     # the paper's brightness in a ratio image
 
 
-def brightness_ratio(image):
+def brightness_ratio(image, across=None):
     """Each pixel's brightness against the paper's around it: PAPER for paper, less for ink.
 
     In colour, the darkest of the three channels' ratios: a pale red or blue stroke, faint
     in gray, is dark in the channel its ink absorbs, on white or coloured paper alike.
     """
-    ratio = cv2.divide(image, np.maximum(paper_brightness(image), 1), scale=PAPER)
+    ratio = cv2.divide(image, np.maximum(paper_brightness(image, across), 1), scale=PAPER)
     if ratio.ndim == 2:
         return ratio
     blue, green, red = cv2.split(ratio)   # cv2.min: ten times numpy's min over the channels
@@ -1440,11 +1441,12 @@ def with_faint_edges(ink, ratio):
     return cv2.bitwise_or(ink, cv2.bitwise_and(faint, near))
 
 
-def ink_in(frame, box, threshold, largest, line_lengths, faint_edges=False):
+def ink_in(frame, box, threshold, largest, line_lengths, faint_edges=False, light_across=None):
     """The frame's `box` (x, y, w, h) at working size (height at most `largest`) as white
     ink on black, without printed lines longer than `line_lengths` (shares of its width and
     height), with `faint_edges` when the threshold is automatic; blank when too small to
-    read. Returns (ink, frame pixels per ink pixel)."""
+    read. `light_across`: the paper's light is estimated at the scale of a box this tall
+    (frame pixels; by default this box). Returns (ink, frame pixels per ink pixel)."""
     x, y, w, h = box
     if min(w, h) < MIN_ROI_SIDE:
         return np.zeros((max(h, 1), max(w, 1)), np.uint8), 1.0
@@ -1454,7 +1456,7 @@ def ink_in(frame, box, threshold, largest, line_lengths, faint_edges=False):
     if grain >= GRAINY:
         image = cv2.GaussianBlur(image, (0, 0), SMOOTHING_PER_GRAIN * grain)
         gray = to_gray_uint8(image)
-    ratio = brightness_ratio(image)
+    ratio = brightness_ratio(image, light_across and light_across / scale)
     lengths = (line_lengths[0] * gray.shape[1], line_lengths[1] * gray.shape[0])
     ink = without_paper_lines(binarize(gray, threshold, ratio), ratio, lengths)
     if faint_edges and threshold == AUTO_THRESHOLD:
@@ -1572,8 +1574,8 @@ def stack_broken_strokes(pieces, pen):
     return joined
 
 
-def line_nearest_centre(pieces, band_height):
-    """The pieces on the line of writing nearest the band's centre line.
+def line_nearest_centre(pieces, centre):
+    """The pieces on the line of writing nearest the band's centre line (row `centre`).
 
     Pieces whose rows overlap make a line; rows above or below in the band are dropped.
     """
@@ -1583,7 +1585,6 @@ def line_nearest_centre(pieces, band_height):
             lines[-1].append(piece)
         else:
             lines.append([piece])
-    centre = band_height / 2
 
     def distance(line):
         _, y, _, h = union_box([p.box for p in line])
@@ -1857,15 +1858,16 @@ def upright(mask, angle):
 EDGE_COLUMNS = 3        # a digit cut by the band's side leaves ink in its outermost columns
 
 
-def runs_past_band(ink, pieces, size):
+def runs_past_band(ink, pieces, size, band_rows):
     """Whether the number goes on past the band's left or right side: ink in the side's
     outermost columns, on the line and no taller than a digit (a sheet's or a shadow's
     edge runs the band's height), as near the number as its own digits are to each other.
     Read, the number would lose its first or last digits: better none than a wrong one."""
-    h, w = ink.shape
+    top, height = band_rows
+    w = ink.shape[1]
     x, _, width, _ = union_box([p.box for p in pieces])
     for columns, gap, at in ((slice(0, EDGE_COLUMNS), x, 0), (slice(w - EDGE_COLUMNS, w), w - x - width, w)):
-        rows = np.flatnonzero(np.count_nonzero(ink[:, columns], axis=1))
+        rows = top + np.flatnonzero(np.count_nonzero(ink[top:top + height, columns], axis=1))
         if not len(rows) or gap > CLUSTER_GAP * size.height:
             continue
         on_line = outside(rows[0], rows[-1] - rows[0] + 1, size.middle_at(at)) <= size.height / 2
@@ -1874,21 +1876,43 @@ def runs_past_band(ink, pieces, size):
     return False
 
 
-def segment_number(ink):
-    """The row of digits in `ink`: (number of pieces, every Option to read them, whether
-    the number runs past the band and is left unread)."""
+def within_rows(box, band_rows):
+    """Whether the box lies wholly within the band's rows (top, height), off their edges."""
+    return band_rows[0] < box[1] and box[1] + box[3] < band_rows[0] + band_rows[1]
+
+
+def ends_beyond_band(pieces, size):
+    """The pieces that cross the band's top or bottom on the row's own line (their middle
+    within half a line height of it): the end digits of a row held askew. A row above or
+    below that reaches into the band lies a line's spacing off it."""
+    return [p for p in pieces
+            if abs(p.box[1] + p.box[3] / 2 - size.middle_at(p.box[0] + p.box[2] / 2)) <= size.height / 2]
+
+
+def segment_number(ink, band_rows=None):
+    """The row of digits in `ink`, whose band has the rows (top, height; by default all of
+    it) and the reach around them: (number of pieces, every Option to read them, whether
+    the number runs past the band and is left unread).
+
+    The row is found among the ink wholly within the band; then ink that crosses the
+    band's edge joins it where it lies on the row's line (a row held askew)."""
+    top, height = band_rows or (0, ink.shape[0])
     labels, components = ink_components(ink)
-    pen = pen_width(components)
-    pieces = [p for p in pieces_of(components) if not is_speck(p, pen, ink.shape[0])]
-    pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), ink.shape[0])
-    if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * ink.shape[0]:
+    inside = [c for c in components if within_rows(c.box, (top, height))]
+    pen = pen_width(inside)
+    pieces = [p for p in pieces_of(inside) if not is_speck(p, pen, height)]
+    pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), top + height / 2)
+    if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * height:
         return 0, [], False
+    crossing = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))
+                and not is_speck(p, pen, height)]
+    pieces += ends_beyond_band(crossing, line_size(pieces))
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
         return 0, [], False
     size = line_size(pieces)
     pieces = nearest_cluster(pieces, size, ink.shape[1])
-    if runs_past_band(ink, pieces, size):
+    if runs_past_band(ink, pieces, size, (top, height)):
         return 0, [], True
     options = number_options(labels, pieces, pen, size)
     tilt = float(np.degrees(np.arctan(size.slope)))
@@ -1910,15 +1934,31 @@ class NumberPreprocessed:
         return [("binarized", self.ink)]
 
 
+ROW_REACH = 0.3      # a row held askew leaves the band at its ends: its end digits are read
+                     # whole from this much more (a share of the band's height) above and below
+
+
+def reach_around(band, frame_shape):
+    """The band grown by ROW_REACH of its height above and below, within the frame."""
+    x, y, w, h = band
+    top, bottom = max(0, y - int(ROW_REACH * h)), min(frame_shape[0], y + h + int(ROW_REACH * h))
+    return x, top, w, bottom - top
+
+
 def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ways to read the row of digits in the centred band, as model inputs."""
     band = number_band(np.shape(frame), roi_fraction)
+    reach = reach_around(band, np.shape(frame))
     # A row of digits is written along the band; printed lines cross it from end to end.
-    ink, scale = ink_in(frame, band, threshold, WORK_BAND_HEIGHT, line_lengths=(1 / NUMBER_ASPECT, 1.0))
-    count, options, past_band = segment_number(ink)
-    for option in options:
-        option.digits = [(box, mnist_input_from_mask(mask)) for box, mask in option.digits]
-    return NumberPreprocessed(band, ink, count, options, scale, past_band)
+    # The working scale and the paper's light are the band's, as if it were read alone.
+    ink, scale = ink_in(frame, reach, threshold, round(WORK_BAND_HEIGHT * reach[3] / band[3]),
+                        line_lengths=(1 / NUMBER_ASPECT, 1.0), light_across=band[3])
+    top, height = round((band[1] - reach[1]) / scale), round(band[3] / scale)
+    count, options, past_band = segment_number(ink, (top, height))
+    for option in options:   # boxes from the band's top, as it is drawn
+        option.digits = [((x, y - top, w, h), mnist_input_from_mask(mask))
+                         for (x, y, w, h), mask in option.digits]
+    return NumberPreprocessed(band, ink[top:top + height], count, options, scale, past_band)
 
 
 # --------------------------------------------------------------------------------------
