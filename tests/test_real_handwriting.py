@@ -291,6 +291,23 @@ def test_rows_above_and_below_the_band_are_not_read(glyphs, committed_model):
     assert read_number(committed_model, camera_frame(ink | above | below)) == "38"
 
 
+def test_a_row_held_askew_is_read_to_its_ends(glyphs, committed_model):
+    """Turned 20 degrees, the row's first digit crosses the band's bottom edge and its last
+    the top; the rows of the sheet above and below reach into the band."""
+    digits = [(1, 90, 0), (2, 90, 15), (3, 90, 15), (4, 90, 15), (5, 90, 15)]
+    ink = row(glyphs, digits, baseline=141, beyond=140)
+    others = row(glyphs, digits, baseline=141 - 160, beyond=140) | row(glyphs, digits, baseline=141 + 160, beyond=140)
+    h, w = ink.shape
+    columns = np.flatnonzero(ink.any(axis=0))
+    turn = cv2.getRotationMatrix2D(((columns[0] + columns[-1]) / 2, h / 2), 20, 1.0)
+    turned = cv2.warpAffine(ink, turn, (w, h))
+    band_top = (h - BAND[3]) // 2
+    rows = np.flatnonzero(turned.any(axis=1))
+    assert rows[0] < band_top and rows[-1] >= band_top + BAND[3]     # it does cross both edges
+    assert read_number(committed_model, camera_frame(turned)) == "12345"
+    assert read_number(committed_model, camera_frame(turned | cv2.warpAffine(others, turn, (w, h)))) == "12345"
+
+
 def ruled_paper(frame):
     for y in range(40, 480, 38):                 # a printed line every 38 px, a little askew
         cv2.line(frame, (0, y), (640, y + 4), 125, 2)
