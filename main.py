@@ -2389,16 +2389,18 @@ def draw_number_answer(canvas, band, answer, ink_scale):
     """
     x, y, w, h = band
     readings = answer.digits
+    bottom = y + h        # a row held askew may reach below the band
     for reading in readings:
         bx, by, bw, bh = scaled(reading.box, ink_scale)
         color = YELLOW if reading.uncertain else GREEN
         cv2.rectangle(canvas, (x + bx, y + by), (x + bx + bw, y + by + bh), color, 1)
         put_label(canvas, str(reading.digit), (x + bx, y + by + bh + 22), scale=0.7, color=color,
                   thickness=2)
+        bottom = max(bottom, y + by + bh + 26)   # under its label
     number = answer.text or ("number runs past the band: hold it further away"
                              if answer.past_band else "no number")
-    # Below the band: above it is the inset's place on small frames.
-    put_label(canvas, number, (x + 4, min(canvas.shape[0] - 50, y + h + 48)),
+    # Below the band and its digits' labels: above it is the inset's place on small frames.
+    put_label(canvas, number, (x + 4, min(canvas.shape[0] - 50, bottom + 48)),
               scale=1.6 if readings else 0.8,
               color=GREEN if readings else YELLOW if answer.past_band else GREY,
               thickness=3 if readings else 2, pad=6)

@@ -138,3 +138,14 @@ def test_overlay_draws_roi_prediction_and_status_on_a_copy():
     assert tuple(on[120, 300]) == main.GREEN          # ROI edge, green while reading
     assert tuple(off[120, 300]) == main.GREY
     assert (on[130:200, 445:560] != off[130:200, 445:560]).any()  # the digit beside the ROI
+
+
+def test_the_number_goes_below_the_labels_of_digits_that_reach_below_the_band():
+    """A row held askew reaches below the band: its lowest digit's label stays in sight."""
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    band = main.number_band(canvas.shape)
+    low = main.Reading(1, 0.5, uncertain=True, box=(40, band[3] - 60, 20, 90))   # 30 px below
+    answer = main.NumberReading([low, main.Reading(2, 0.99, box=(120, 40, 50, 90))])
+    main.draw_number_answer(canvas, band, answer, ink_scale=1.0)
+    label = canvas[band[1] + band[3] + 30:band[1] + band[3] + 60, band[0] + 40:band[0] + 70]
+    assert (label == main.YELLOW).all(axis=2).any()   # the uncertain 1's own label
