@@ -1882,7 +1882,7 @@ def within_rows(box, band_rows):
 
 
 def ends_beyond_band(pieces, size):
-    """The pieces that cross the band's top or bottom on the row's own line (their middle
+    """Of the pieces not wholly within the band, those on the row's own line (their middle
     within half a line height of it): the end digits of a row held askew. A row above or
     below that reaches into the band lies a line's spacing off it."""
     return [p for p in pieces
@@ -1904,9 +1904,9 @@ def segment_number(ink, band_rows=None):
     pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), top + height / 2)
     if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * height:
         return 0, [], False
-    crossing = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))
-                and not is_speck(p, pen, height)]
-    pieces += ends_beyond_band(crossing, line_size(pieces))
+    beyond = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))
+              and not is_speck(p, pen, height)]
+    pieces += ends_beyond_band(beyond, line_size(pieces))
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
         return 0, [], False
