@@ -1496,6 +1496,8 @@ SURELY_TWO_WIDER = 1.6  # this much wider than the typical digit, one digit is e
 CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, ends a number
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
 CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
+SINGLE_STROKE_WIDTH = 0.6  # a cut's part this wide (of its height) must cross two strokes
+SINGLE_STROKE_SLIP = 0.1   # ... in more than this share of its columns to be a digit
 FRAGMENT_SHARE = 0.3    # a piece a cut leaves this much smaller than its side's body goes back
 MERGE_DOUBT = 0.3       # the same for joining two pieces that each look like a whole digit
 SIDE_BY_SIDE_DOUBT = 1.5  # ... and for joining two pieces that stand apart, side by side
@@ -1738,6 +1740,14 @@ def runs_per_column(mask):
     return np.count_nonzero(np.diff(inked, axis=0) == 1, axis=0)
 
 
+def is_single_stroke(mask):
+    """One stroke and nothing across it, wider than a 1 (a tail, a bar, a curve): every digit
+    but a 1 crosses two strokes in some of its columns."""
+    h, w = mask.shape
+    crossed_twice = np.count_nonzero(runs_per_column(mask) >= 2)
+    return w >= SINGLE_STROKE_WIDTH * h and crossed_twice < SINGLE_STROKE_SLIP * w
+
+
 def may_hold_two(piece, runs, others, size):
     """Wide enough to be two digits touching: wider than the line is tall; or as wide as
     three quarters of it, and much wider than the line's other digits or with a neck (a
@@ -1769,12 +1779,15 @@ def cut_options(index, piece, mask, runs, pen, size):
     options = []
     for way in ways:
         parts = split_all(mask, way)
-        # Every part must stand as tall as a digit: a 5's long bar cut off is not a digit.
-        if min(ink_height(part) for part in parts) >= 0.5 * h:
-            options.append(Option(index, index + 1,
-                                  [(box_of(part, (x, y)), crop_to_ink(part)) for part in parts],
-                                  sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1)
-                                      for cut in way)))
+        # Every part must stand as tall as a digit: a 5's long bar cut off is not a digit;
+        # nor is a 2's long tail, a single stroke wider than a 1.
+        if min(ink_height(part) for part in parts) >= 0.5 * h and \
+                not any(is_single_stroke(crop_to_ink(part)) for part in parts):
+            digits = [(box_of(part, (x, y)), crop_to_ink(part)) for part in parts]
+            # Each part is a digit, held to the same width as any other.
+            prior = sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1) for cut in way) + \
+                sum(whole_prior(box, size) for box, _ in digits)
+            options.append(Option(index, index + 1, digits, prior))
     return options
 
 
