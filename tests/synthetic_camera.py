@@ -412,6 +412,7 @@ def hard_number_video(path, mnist_npz, count=100, seed=11, hold=2, fps=15, size=
     and the row do to the reading, not the model's known MNIST errors (measured apart).
     """
     rng = np.random.default_rng(seed)
+    cv2.setRNGSeed(seed)   # cv2.randn's own generator: the same video whatever ran before
     with np.load(mnist_npz) as data:
         x_test, y_test = data["x_test"], data["y_test"]
     usable = np.flatnonzero(readable) if readable is not None else np.arange(len(x_test))
