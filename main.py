@@ -1561,19 +1561,24 @@ def is_flat(piece):
     return piece.box[3] < FLAT_RATIO * piece.box[2]
 
 
-def stack_broken_strokes(pieces, pen):
+def stack_broken_strokes(pieces, pen, band_height):
     """Join pieces stacked in the same columns with a small gap: a digit's broken stroke,
-    a 5's detached bar, a 7's crossbar. Side-by-side digits never share columns this much."""
+    a 5's detached bar, a 7's crossbar; then drop the specks. Side-by-side digits never
+    share columns this much.
+
+    A piece small enough to be a speck may complete a digit (faint ink breaks a thin
+    stroke into short pieces), but specks alone make none (a printed dashed line)."""
     joined = []
     for piece in sorted(pieces, key=lambda p: p.box[1]):
         for i, other in enumerate(joined):
             near = rows_gap(piece.box, other.box) <= max(2 * pen, 0.25 * min(piece.box[3], other.box[3]))
-            if near and columns_overlap(piece.box, other.box) >= 0.6:
+            specks = is_speck(piece, pen, band_height) and is_speck(other, pen, band_height)
+            if near and not specks and columns_overlap(piece.box, other.box) >= 0.6:
                 joined[i] = other.joined(piece)
                 break
         else:
             joined.append(piece)
-    return joined
+    return [p for p in joined if not is_speck(p, pen, band_height)]
 
 
 def line_nearest_centre(pieces, centre):
@@ -1913,8 +1918,7 @@ def segment_number(ink, band_rows=None):
     labels, components = ink_components(ink)
     inside = [c for c in components if within_rows(c.box, (top, height))]
     pen = pen_width(inside)
-    pieces = [p for p in pieces_of(inside) if not is_speck(p, pen, height)]
-    pieces = line_nearest_centre(stack_broken_strokes(pieces, pen), top + height / 2)
+    pieces = line_nearest_centre(stack_broken_strokes(pieces_of(inside), pen, height), top + height / 2)
     if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * height:
         return 0, [], False
     beyond = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))

@@ -164,9 +164,9 @@ def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_mod
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.935 today, short of issue 10's 0.95: most misses are digits the model misreads once
-    # small, faint or squeezed; the rest touching digits read whole, a 2's long tail cut off.
-    assert len(read) == len(numbers) and exact >= 0.9, (exact, misses)
+    # 0.955 today: the misses are digits the model misreads once small, faint or squeezed,
+    # a 1 touching a 3 read as one 8, a 2's long tail cut off.
+    assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
 
 
 # ----- one test on arrays per kind of failure --------------------------------------------
@@ -231,6 +231,33 @@ def test_a_one_pixel_wide_1_is_kept(glyphs, committed_model):
     four_right = 150 + round(glyphs[4].shape[1] * 90 / glyphs[4].shape[0])
     cv2.line(ink, (four_right + 35, 135 - 88), (four_right + 35, 134), 255, 1)
     assert read_number(committed_model, camera_frame(ink)) == "415"
+
+
+def bold(glyph):
+    """A glyph written with a marker: at four times its size, its strokes widened."""
+    big = cv2.resize(glyph, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+    return cv2.dilate(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+
+
+@pytest.mark.parametrize("gap, height", [(5, 50), (8, 60)])
+def test_a_thin_7_among_bold_digits_keeps_its_loose_bar(glyphs, committed_model, gap, height):
+    """Beside marker digits, a ballpoint 7's bar come loose is no bigger than a speck of the
+    marker's ink; it still completes the 7 stacked on it (the code before read 8012)."""
+    seven = np.zeros((height, 34), np.uint8)
+    cv2.line(seven, (2, 2), (31, 2), 255, 3)
+    cv2.line(seven, (30, 4 + gap), (12, height - 3), 255, 3)
+    ink = row(glyphs, [(bold(glyphs[8]), 90, 0), (bold(glyphs[0]), 90, 20), (seven, height, 20),
+                       (bold(glyphs[2]), 90, 20)])
+    assert read_number(committed_model, camera_frame(ink)) == "8072"
+
+
+def test_a_dashed_line_beside_a_number_is_no_1(glyphs, committed_model):
+    """A printed dashed line's dashes are stacked specks: together they are still no digit."""
+    ink = row(glyphs, [(bold(glyphs[1]), 90, 0), (bold(glyphs[0]), 90, 20), (bold(glyphs[1]), 90, 20)])
+    right = np.flatnonzero(ink.any(axis=0))[-1]
+    for top in range(40, 150, 22):
+        cv2.line(ink, (right + 30, top), (right + 30, top + 10), 255, 3)
+    assert read_number(committed_model, camera_frame(ink)) == "101"
 
 
 def test_a_wide_0_beside_a_narrow_1_is_not_cut(glyphs, committed_model):
