@@ -1614,9 +1614,9 @@ class LineSize:
         return self.middle + self.slope * (x - self.at)
 
 
-def line_size(pieces):
+def line_size(pieces, slope_from=3):
     """Most digits' height (a long tail or a small 0 does not set it), typical width and
-    middle line."""
+    middle line, sloping when `slope_from` digits or more stand tall enough to tell it."""
     heights = sorted(p.box[3] for p in pieces)
     height = float(heights[(3 * len(heights)) // 4])     # the upper quartile
     widths = [p.box[2] for p in pieces if p.box[2] >= 0.4 * p.box[3]] or [0.7 * height]
@@ -1624,7 +1624,7 @@ def line_size(pieces):
     xs = np.array([p.box[0] + p.box[2] / 2 for p in tall])
     ys = np.array([p.box[1] + p.box[3] / 2 for p in tall])
     slope = 0.0
-    if len(tall) >= 3 and np.ptp(xs) > 0:
+    if len(tall) >= slope_from and np.ptp(xs) > 0:
         slope = float(np.clip(np.polyfit(xs, ys, 1)[0], -MOST_TILT, MOST_TILT))
     at = float(np.median(xs))
     return LineSize(height, statistics.median(widths),
@@ -1923,7 +1923,7 @@ def segment_number(ink, band_rows=None):
         return 0, [], False
     beyond = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))
               and not is_speck(p, pen, height)]
-    pieces += ends_beyond_band(beyond, line_size(pieces))
+    pieces += ends_beyond_band(beyond, line_size(pieces, slope_from=2))
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
         return 0, [], False
