@@ -1699,11 +1699,6 @@ def cut_columns(mask, pen, most=4):
     return cuts
 
 
-def ink_height(mask):
-    rows = np.flatnonzero(np.count_nonzero(mask, axis=1))
-    return rows[-1] - rows[0] + 1 if len(rows) else 0
-
-
 def whole_prior(box, size):
     """Against one digit as wide as two: nothing up to a wide 0, then more and more."""
     return max(0.0, box[2] / size.height - ONE_DIGIT_WIDTH) + \
@@ -1784,12 +1779,12 @@ def cut_options(index, piece, mask, runs, pen, size):
     options = []
     for way in ways:
         parts = split_all(mask, way)
-        # Every part must stand as tall as a digit: a 5's long bar cut off is not a digit;
-        # nor is a 2's long tail, a single stroke wider than a 1.
-        if min(ink_height(part) for part in parts) >= 0.5 * h and \
-                not any(is_single_stroke(crop_to_ink(part)) for part in parts):
-            digits = [(box_of(part, (x, y)), crop_to_ink(part)) for part in parts]
-            # Each part is a digit, held to the same width as any other.
+        if not all(part.any() for part in parts):
+            continue
+        digits = [(box_of(part, (x, y)), crop_to_ink(part)) for part in parts]
+        # Every part must be a digit: as tall as one (a 5's long bar cut off is not) and no
+        # single stroke wider than a 1 (a 2's long tail); its width is doubted as any digit's.
+        if all(box[3] >= 0.5 * h and not is_single_stroke(part) for box, part in digits):
             prior = sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1) for cut in way) + \
                 sum(whole_prior(box, size) for box, _ in digits)
             options.append(Option(index, index + 1, digits, prior))
