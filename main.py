@@ -1482,7 +1482,8 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
-SMALLEST_DIGIT = 0.05   # ... and so is ink smaller than this share of the band's height;
+SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
+                        # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
 BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, is a loose bar
