@@ -1912,13 +1912,14 @@ def segment_number(ink, band_rows=None):
     band's edge joins it where it lies on the row's line (a row held askew)."""
     top, height = band_rows or (0, ink.shape[0])
     labels, components = ink_components(ink)
-    inside = [c for c in components if within_rows(c.box, (top, height))]
+    inside, beyond = [], []
+    for c in components:
+        (inside if within_rows(c.box, (top, height)) else beyond).append(c)
     pen = pen_width(inside)
     pieces = line_nearest_centre(stack_broken_strokes(pieces_of(inside), pen, height), top + height / 2)
     if not pieces or max(p.box[3] for p in pieces) < SMALLEST_ROW * height:
         return 0, [], False
-    beyond = [p for p in pieces_of(components) if not within_rows(p.box, (top, height))
-              and not is_speck(p, pen, height)]
+    beyond = [p for p in pieces_of(beyond) if not is_speck(p, pen, height)]
     pieces += ends_beyond_band(beyond, line_size(pieces, slope_from=2))
     pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
