@@ -138,7 +138,7 @@ def headless_fps(video, reader):
     """Frames per second of the headless loop, decoding included."""
     log = main.PredictionLog(None)
     started = time.perf_counter()
-    main.run_headless(main.open_source(str(video)), reader, log)
+    main.run_headless(main.open_file_source(video), reader, log)
     return log.frames / (time.perf_counter() - started)
 
 

@@ -287,15 +287,10 @@ PAIR_SHARE = 0.1        # "two digits at once" examples, beside the digits of an
 PLAIN_SHARE = 0.25      # of an epoch's examples not tilted, resized or restroked
 
 
-def ink_extent(image):
-    ys, xs = np.nonzero(image > 127)
-    return ys, xs
-
-
 def with_crossbar(image, rng):
     """A 7 as much of Europe writes it: a short bar across the stem near mid-height, and
     often a serif hanging from the top bar."""
-    ys, xs = ink_extent(image)
+    ys, xs = np.nonzero(image > 127)
     height = ys.max() - ys.min()
     row = int(ys.min() + rng.uniform(0.4, 0.65) * height)
     stem = xs[ys == row]
@@ -317,7 +312,7 @@ def with_crossbar(image, rng):
 
 def with_flag(image, rng):
     """A 1 with the long flag at its top that many people write, and sometimes a base."""
-    ys, xs = ink_extent(image)
+    ys, xs = np.nonzero(image > 127)
     top, height = ys.min(), ys.max() - ys.min()
     x_top = int(xs[ys == top].mean())
     angle, length = np.deg2rad(rng.uniform(25, 60)), rng.uniform(0.25, 0.45) * height
@@ -335,7 +330,7 @@ def with_flag(image, rng):
 def with_closed_top(image, rng):
     """A 4 with its top closed, as many people write it: the open stroke's top joined to
     the stem's."""
-    ys, xs = ink_extent(image)
+    ys, xs = np.nonzero(image > 127)
     upper = ys <= ys.min() + 0.35 * (ys.max() - ys.min())
     middle = (xs.min() + xs.max()) / 2
     left, right = upper & (xs < middle), upper & (xs >= middle)
@@ -940,8 +935,10 @@ def evaluate_model(model, x_test, y_test, model_path, reports_dir, show_plots=Fa
 MNIST_BOX = 20          # MNIST digits are scaled into a 20x20 box ...
 MNIST_SIDE = 28         # ... and centred by mass in a 28x28 field.
 MNIST_STROKE = 0.115    # median stroke width over the longer side, measured on MNIST
-THIN_STROKE_TARGET = 0.75  # a thin pen is thickened to MNIST's thinner tenth, not to its
-                           # median: close strokes (a 7's hook, a 4's open top) stay apart
+STROKE_KEPT = (0.6, 1.7)   # a stroke within these shares of MNIST's is kept as it is;
+THIN_STROKE_TARGET = 0.75  # a thinner one is thickened to MNIST's thinner tenth, not to its
+                           # median: close strokes (a 7's hook, a 4's open top) stay apart;
+THINNED_INK_KEPT = 0.3     # a bolder one is thinned, unless that leaves less than this share
 AUTO_THRESHOLD = 0
 
 
@@ -1219,16 +1216,16 @@ def normalize_stroke(mask):
     target = MNIST_STROKE * max(mask.shape)
     width = stroke_width(mask)
     padded = cv2.copyMakeBorder(mask, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
-    if width < 0.6 * target:
+    if width < STROKE_KEPT[0] * target:
         size = int(round(THIN_STROKE_TARGET * target - width)) | 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
         padded = cv2.copyMakeBorder(mask, size, size, size, size, cv2.BORDER_CONSTANT, value=0)
         return cv2.dilate(padded, kernel)
-    if width > 1.7 * target:
+    if width > STROKE_KEPT[1] * target:
         size = int(round((width - target) / 2)) | 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
         thinner = cv2.erode(padded, kernel)
-        return thinner if cv2.countNonZero(thinner) > 0.3 * cv2.countNonZero(mask) else padded
+        return thinner if cv2.countNonZero(thinner) > THINNED_INK_KEPT * cv2.countNonZero(mask) else padded
     return padded
 
 
@@ -1503,7 +1500,9 @@ FRAGMENT_SHARE = 0.3    # a piece a cut leaves this much smaller than its side's
 MERGE_DOUBT = 0.3       # the same for joining two pieces that each look like a whole digit
 SIDE_BY_SIDE_DOUBT = 1.5  # ... and for joining two pieces that stand apart, side by side
 STACKED_BONUS = 2.0     # for joining pieces stacked in the same columns: digits stand side by side
-MARK_HEIGHT = 0.35      # a narrow stroke shorter than this (in line heights) is a comma, no 1
+WHOLE_HEIGHT = 0.6      # a piece this tall (in line heights) may be a digit on its own
+NARROW_AS_ONE = 0.4     # a piece narrower than this share of its height is a 1, or a mark:
+MARK_HEIGHT = 0.35      # ... a comma, when shorter than this (in line heights)
 MARK_DOUBT = 2.0        # against reading such a mark as a digit ...
 SKIP_DOUBT = 0.5        # ... and against leaving it out
 
@@ -1558,8 +1557,13 @@ def is_speck(piece, pen, band_height):
     return size <= SPECK_PENS * pen or size < SMALLEST_DIGIT * band_height
 
 
-def is_flat(piece):
-    return piece.box[3] < FLAT_RATIO * piece.box[2]
+def looks_whole(piece, line_height):
+    """Tall enough to be a digit on its own."""
+    return piece.box[3] >= WHOLE_HEIGHT * line_height
+
+
+def is_narrow(piece):
+    return piece.box[2] < NARROW_AS_ONE * piece.box[3]
 
 
 def stack_broken_strokes(pieces, pen, band_height):
@@ -1620,8 +1624,8 @@ def line_size(pieces, slope_from=3):
     middle line, sloping when `slope_from` digits or more stand tall enough to tell it."""
     heights = sorted(p.box[3] for p in pieces)
     height = float(heights[(3 * len(heights)) // 4])     # the upper quartile
-    widths = [p.box[2] for p in pieces if p.box[2] >= 0.4 * p.box[3]] or [0.7 * height]
-    tall = [p for p in pieces if p.box[3] >= 0.6 * height]
+    widths = [p.box[2] for p in pieces if not is_narrow(p)] or [0.7 * height]
+    tall = [p for p in pieces if looks_whole(p, height)]
     xs = [p.box[0] + p.box[2] / 2 for p in tall]
     ys = [p.box[1] + p.box[3] / 2 for p in tall]
     slope = 0.0
@@ -1655,7 +1659,7 @@ def is_bar(piece, size):
     line's middle (a 5's bar). A short digit, a small 0, stands on the line."""
     x, y, w, h = piece.box
     floating = h < BAR_HEIGHT * size.height and w >= h and y + h < size.middle_at(x + w / 2)
-    return is_flat(piece) or floating
+    return h < FLAT_RATIO * w or floating
 
 
 def attach_bars(pieces, size):
@@ -1679,6 +1683,12 @@ class Option:
     prior: float          # log-odds against this reading from its shape, before the model
 
 
+def middle_columns(width):
+    """Where a blob of this width may be cut: not near its ends, where one digit's strokes
+    reach out (a 7's bar, a 2's tail)."""
+    return slice(int(0.2 * width), int(0.8 * width) + 1)
+
+
 def cut_columns(mask, pen, most=4):
     """Where a blob could be cut into two digits: the columns where the least ink crosses,
     against the columns around them (a pen width either side), and well apart."""
@@ -1688,7 +1698,7 @@ def cut_columns(mask, pen, most=4):
     # The least ink within reach of each column: an erosion of the column counts.
     least = cv2.erode(ink_per_column, np.ones((1, 2 * reach + 1), np.uint8),
                       borderType=cv2.BORDER_REPLICATE)
-    middle = np.arange(w)[int(0.2 * w):int(0.8 * w) + 1]
+    middle = np.arange(w)[middle_columns(w)]
     valleys = middle[ink_per_column[0, middle] == least[0, middle]]
     ink_per_column = ink_per_column[0]
     cuts = []
@@ -1761,7 +1771,7 @@ def may_hold_two(piece, runs, others, size):
     widths = [p.box[2] for p in others if p.box[2] >= ONE_RATIO * p.box[3]]
     if widths and w >= TWO_DIGITS_WIDER * statistics.median(widths):
         return True
-    return bool(np.any(runs[int(0.2 * w):int(0.8 * w) + 1] == 1))
+    return bool(np.any(runs[middle_columns(w)] == 1))
 
 
 def cut_options(index, piece, mask, runs, pen, size):
@@ -1813,14 +1823,9 @@ def may_join(a, b, pen, size):
     return close and union_box([a.box, b.box])[2] <= ONE_DIGIT_WIDTH * size.height
 
 
-def looks_whole(piece, size):
-    """Tall enough to be a digit on its own."""
-    return piece.box[3] >= 0.6 * size.height
-
-
 def is_mark(piece, size):
     """A short narrow stroke (a comma, a tick): narrow as a 1, but not a third as tall."""
-    return piece.box[2] < 0.4 * piece.box[3] and piece.box[3] < MARK_HEIGHT * size.height
+    return is_narrow(piece) and piece.box[3] < MARK_HEIGHT * size.height
 
 
 def join_prior(a, b, size):
@@ -1831,7 +1836,7 @@ def join_prior(a, b, size):
     """
     columns, rows = columns_overlap(a.box, b.box), rows_overlap(a.box, b.box)
     side_by_side = SIDE_BY_SIDE_DOUBT if columns <= 0.1 and rows >= 0.5 else 0.0
-    both_whole = MERGE_DOUBT if looks_whole(a, size) and looks_whole(b, size) else 0.0
+    both_whole = MERGE_DOUBT if looks_whole(a, size.height) and looks_whole(b, size.height) else 0.0
     stacked = max(columns - 0.3, 0.6 - rows, 0.0)
     return side_by_side + both_whole - STACKED_BONUS * stacked
 
@@ -2286,11 +2291,6 @@ def open_file_source(path):
     if image is not None:
         return FrameSource(image=image, name=str(path))
     raise UserError(f"cannot read {path} as a video or an image")
-
-
-def open_source(source):
-    """A webcam index ('0', '1', ...) or the path of a video or image file."""
-    return open_camera(int(source)) if str(source).isdigit() else open_file_source(source)
 
 
 # --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from conftest import MAIN, ROOT, assert_clean_error, run_main
 def test_no_camera_at_an_index_is_reported_quickly():
     started = time.monotonic()
     with pytest.raises(main.UserError, match="no camera at index 9; connect one or pass --source"):
-        main.open_source("9")
+        main.open_camera(9)
     assert time.monotonic() - started < 6
 
 
