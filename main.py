@@ -1597,11 +1597,16 @@ def line_nearest_centre(pieces, centre):
             lines[-1].append(piece)
         else:
             lines.append([piece])
+    return nearest_group(lines, centre, axis=1) if lines else []
 
-    def distance(line):
-        _, y, _, h = union_box([p.box for p in line])
-        return outside(y, h, centre), -sum(p.area for p in line)
-    return min(lines, key=distance) if lines else []
+
+def nearest_group(groups, centre, axis):
+    """The group of pieces whose span of columns (axis 0) or rows (axis 1) lies nearest
+    `centre`; of groups as near, the one with the most ink."""
+    def distance(group):
+        box = union_box([p.box for p in group])
+        return outside(box[axis], box[axis + 2], centre), -sum(p.area for p in group)
+    return min(groups, key=distance)
 
 
 @dataclass
@@ -1646,12 +1651,7 @@ def nearest_cluster(pieces, size, band_width):
         if gap > widest:
             clusters.append([])
         clusters[-1].append(piece)
-    centre = band_width / 2
-
-    def distance(cluster):
-        x, _, w, _ = union_box([p.box for p in cluster])
-        return outside(x, w, centre), -sum(p.area for p in cluster)
-    return min(clusters, key=distance)
+    return nearest_group(clusters, band_width / 2, axis=0)
 
 
 def is_bar(piece, size):
