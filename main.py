@@ -997,12 +997,27 @@ PAPER_SPREADS = 6               # ink lies this many times the paper's own sprea
 PAPER = 200                     # the paper's brightness in a ratio image
 
 
+JPEG_COLOUR_MEDIAN = 5  # px: the colour of a picture is smoothed by a median this wide
+
+
+def without_jpeg_colour_noise(image):
+    """The BGR image with its colour, not its brightness, smoothed by a median. JPEG (a
+    webcam's MJPG, a phone's photo) stores colour at half resolution in 8x8 blocks: around
+    every stroke it rings, dark in one channel, and would pass for coloured ink in specks.
+    A coloured stroke 3 px wide keeps its colour; a thinner one keeps its darkness."""
+    luma, red, blue = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
+    red, blue = (cv2.medianBlur(channel, JPEG_COLOUR_MEDIAN) for channel in (red, blue))
+    return cv2.cvtColor(cv2.merge([luma, red, blue]), cv2.COLOR_YCrCb2BGR)
+
+
 def brightness_ratio(image, across=None):
     """Each pixel's brightness against the paper's around it: PAPER for paper, less for ink.
 
     In colour, the darkest of the three channels' ratios: a pale red or blue stroke, faint
     in gray, is dark in the channel its ink absorbs, on white or coloured paper alike.
     """
+    if image.ndim == 3:
+        image = without_jpeg_colour_noise(image)
     ratio = cv2.divide(image, np.maximum(paper_brightness(image, across), 1), scale=PAPER)
     if ratio.ndim == 2:
         return ratio

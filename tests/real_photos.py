@@ -53,7 +53,7 @@ def number_band(width, height, fraction=ROI_FRACTION, aspect=3.0):
 
 
 def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, tilt=0.0, grain=0.0,
-               blur=0.0, motion=0, fade=1.0):
+               blur=0.0, motion=0, fade=1.0, jpeg=None):
     """The item as a camera frame: BGR uint8, its ink centred in the ROI or the band.
 
     `scale_by` makes the writing larger or smaller than the README's framing,
@@ -62,7 +62,8 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, 
     `grain` adds a dim room's sensor noise of that standard deviation (gray levels),
     `blur` a camera out of focus (a Gaussian blur of that standard deviation, in pixels),
     `motion` the smear of paper moving sideways during the exposure (that many pixels), and
-    `fade` keeps that share of the ink's darkness (a pencil, a pen running dry).
+    `fade` keeps that share of the ink's darkness (a pencil, a pen running dry), and `jpeg`
+    stores the frame as JPEG of that quality, as a webcam sending MJPG does.
     """
     image = cv2.imread(str(FOLDER / entry["file"]), cv2.IMREAD_COLOR)
     x, y, w, h = entry["box"]
@@ -99,6 +100,9 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, 
     if grain:
         noise = np.random.default_rng(zlib.crc32(entry["file"].encode())).normal(0, grain, frame.shape)
         frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
+    if jpeg:
+        frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])[1],
+                             cv2.IMREAD_COLOR)
     return frame
 
 
