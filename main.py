@@ -1005,9 +1005,9 @@ def without_jpeg_colour_noise(image):
     webcam's MJPG, a phone's photo) stores colour at half resolution in 8x8 blocks: around
     every stroke it rings, dark in one channel, and would pass for coloured ink in specks.
     A coloured stroke 3 px wide keeps its colour; a thinner one keeps its darkness."""
-    luma, red, blue = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
-    red, blue = (cv2.medianBlur(channel, JPEG_COLOUR_MEDIAN) for channel in (red, blue))
-    return cv2.cvtColor(cv2.merge([luma, red, blue]), cv2.COLOR_YCrCb2BGR)
+    luma, *chroma = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
+    chroma = [cv2.medianBlur(channel, JPEG_COLOUR_MEDIAN) for channel in chroma]
+    return cv2.cvtColor(cv2.merge([luma, *chroma]), cv2.COLOR_YCrCb2BGR)
 
 
 def brightness_ratio(image, across=None):
@@ -1240,7 +1240,8 @@ def normalize_stroke(mask):
         size = int(round((width - target) / 2)) | 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
         thinner = cv2.erode(padded, kernel)
-        return thinner if cv2.countNonZero(thinner) > THINNED_INK_KEPT * cv2.countNonZero(mask) else padded
+        kept = cv2.countNonZero(thinner) > THINNED_INK_KEPT * cv2.countNonZero(mask)
+        return thinner if kept else padded
     return padded
 
 
