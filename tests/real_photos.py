@@ -100,10 +100,13 @@ def frame_item(entry, size=FRAME_SIZE, scale_by=1.0, sheet_margin=SHEET_MARGIN, 
     if grain:
         noise = np.random.default_rng(zlib.crc32(entry["file"].encode())).normal(0, grain, frame.shape)
         frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
-    if jpeg:
-        frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])[1],
-                             cv2.IMREAD_COLOR)
-    return frame
+    return sent_as_jpeg(frame, jpeg) if jpeg else frame
+
+
+def sent_as_jpeg(frame, quality):
+    """The frame as a webcam sending MJPG delivers it: stored as JPEG of this quality."""
+    return cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                        cv2.IMREAD_COLOR)
 
 
 def write_video(path, entries, **framing):

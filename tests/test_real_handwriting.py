@@ -470,6 +470,4 @@ def test_blue_ink_on_yellow_paper_sent_as_mjpg_is_read(glyphs, committed_model, 
     thin = cv2.erode(ink, np.ones((3, 3), np.uint8))            # a ballpoint, not a marker
     frame[y:y + h, x:x + w][thin > 0] = (150, 70, 30)           # blue ink
     frame = cv2.GaussianBlur(frame, (3, 3), 0)
-    sent = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                        cv2.IMREAD_COLOR)
-    assert read_number(committed_model, sent) == "28463"
+    assert read_number(committed_model, rp.sent_as_jpeg(frame, quality)) == "28463"
