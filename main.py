@@ -165,7 +165,7 @@ def download_mnist():
     try:
         return keras.datasets.mnist.load_data()
     except Exception as exc:
-        raise UserError(f"could not download MNIST ({type(exc).__name__}); "
+        raise UserError(f"could not download MNIST ({first_line(exc)}); "
                         "pass --data PATH to a local mnist.npz or set MNIST_NPZ")
 
 
@@ -762,6 +762,28 @@ def reports_are_current(reports_dir, model_path):
         metrics = json.loads((reports_dir / "metrics.json").read_text())
         return metrics.get("model_sha256") == file_sha256(model_path)
     except (OSError, ValueError):
+        return False
+
+
+MNIST_UNAVAILABLE = "mnist_unavailable.json"  # in the reports folder, for one model file
+
+
+def remember_mnist_unavailable(reports_dir, model_path):
+    """Note that MNIST could not be downloaded to evaluate this model file: later starts
+    then skip the attempt, which costs seconds (Keras's import) and fails again offline."""
+    try:
+        Path(reports_dir).mkdir(parents=True, exist_ok=True)
+        write_text_atomically(Path(reports_dir) / MNIST_UNAVAILABLE,
+                              json.dumps({"model_sha256": file_sha256(model_path)}))
+    except OSError:
+        pass  # only a shortcut for the next start
+
+
+def mnist_was_unavailable(reports_dir, model_path):
+    try:
+        noted = json.loads((Path(reports_dir) / MNIST_UNAVAILABLE).read_text())
+        return noted.get("model_sha256") == file_sha256(model_path)
+    except (OSError, ValueError, AttributeError):
         return False
 
 
@@ -2744,7 +2766,8 @@ def parse_args(argv=None):
     evaluation.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
                             help="folder for plots, classification report and metrics.json")
     evaluation.add_argument("--evaluate", action="store_true",
-                            help="evaluate even when the reports are up to date")
+                            help="evaluate even when the reports are up to date, or when MNIST "
+                                 "could not be downloaded at an earlier start")
     evaluation.add_argument("--no-eval", action="store_true", help="skip the evaluation")
     evaluation.add_argument("--show-plots", action="store_true",
                             help="also open the evaluation plots in windows")
@@ -2818,10 +2841,17 @@ def evaluate_if_needed(options, model, trained):
     if current and not (trained or options.evaluate):
         print(f"reports are up to date in {options.reports}/")
         return
+    try_anyway = trained or options.evaluate or bool(options.data)
+    if not try_anyway and mnist_was_unavailable(options.reports, options.model):
+        print("skipping evaluation: MNIST could not be downloaded at an earlier start; "
+              "--evaluate tries again, --data PATH (or MNIST_NPZ) reads a local mnist.npz")
+        return
     try:
         _, (x_test, y_test) = load_mnist(options.data)
     except UserError as error:
         print(f"skipping evaluation: {error}")
+        if not options.data:
+            remember_mnist_unavailable(options.reports, options.model)
         return
     try:
         metrics = evaluate_model(model, x_test, y_test, options.model, options.reports,
@@ -2831,6 +2861,7 @@ def evaluate_if_needed(options, model, trained):
               "check the folder's permissions and free space, or pass --reports DIR",
               file=sys.stderr)
         return
+    (Path(options.reports) / MNIST_UNAVAILABLE).unlink(missing_ok=True)
     print(f"test accuracy {metrics['accuracy']:.4f}; reports written to {options.reports}/")
 
 

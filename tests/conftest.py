@@ -27,6 +27,14 @@ def run_main(*args, timeout=180, env=None, cwd=None, python_flags=()):
                           env={**os.environ, **(env or {})})
 
 
+def offline_env(home):
+    """Environment in which Keras's MNIST download fails quickly, as it does offline (an
+    unreachable proxy), with Keras's cache in `home` so that no earlier download is found."""
+    proxy = "http://127.0.0.1:9"
+    return {"MNIST_NPZ": "", "HOME": str(home), "KERAS_HOME": str(Path(home) / ".keras"),
+            "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy}
+
+
 def assert_clean_error(result, *fragments, status=2):
     """A one-line message naming the problem, the right exit status and no traceback."""
     assert result.returncode == status, (result.returncode, result.stdout, result.stderr)

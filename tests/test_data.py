@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import main
-from conftest import assert_clean_error, fake_mnist_arrays, run_main
+from conftest import assert_clean_error, fake_mnist_arrays, offline_env, run_main
 
 
 def test_good_file_loads_with_its_shapes(tmp_path):
@@ -91,9 +91,5 @@ def test_cli_reads_mnist_npz_from_the_environment(tmp_path):
 
 
 def test_failed_download_says_how_to_work_offline(tmp_path):
-    # An unreachable proxy makes Keras's download fail quickly, as it does offline.
-    env = {"MNIST_NPZ": "", "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / ".keras"),
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
-           "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-    result = run_main("--model", tmp_path / "m.keras", "--no-live", env=env)
+    result = run_main("--model", tmp_path / "m.keras", "--no-live", env=offline_env(tmp_path))
     assert_clean_error(result, "could not download MNIST", "--data")

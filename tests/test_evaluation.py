@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import main
-from conftest import run_main
+from conftest import offline_env, run_main
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,26 @@ def test_missing_evaluation_data_does_not_stop_the_app(small_model, tmp_path):
                       "--data", tmp_path / "absent.npz")
     assert result.returncode == 0, result.stderr
     assert "skipping evaluation" in result.stdout and "absent.npz" in result.stdout
+
+
+def test_offline_start_tries_the_download_once_per_model(small_model, tmp_path):
+    """Offline, trying to download MNIST costs seconds (Keras's import) at every start, and
+    fails again: after one failure, starts skip it until asked (--evaluate) or the model
+    file changes."""
+    _, model_path = small_model
+    model = tmp_path / "m.keras"
+    model.write_bytes(model_path.read_bytes())
+    start = lambda *more: run_main("--model", model, "--reports", tmp_path / "r", "--no-live",
+                                   *more, env=offline_env(tmp_path))
+    first, second, asked = start(), start(), start("--evaluate")
+    for result in (first, second, asked):
+        assert result.returncode == 0, result.stderr
+    assert "could not download MNIST" in first.stdout
+    assert "earlier start" in second.stdout and "--evaluate" in second.stdout
+    assert "could not download" not in second.stdout and "Downloading" not in second.stdout
+    assert "could not download MNIST" in asked.stdout
+    model.write_bytes(main.DEFAULT_MODEL.read_bytes())   # another model file: try again
+    assert "could not download MNIST" in start().stdout
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
