@@ -1915,17 +1915,31 @@ def upright(mask, angle):
 EDGE_COLUMNS = 3        # a digit cut by the band's side leaves ink in its outermost columns
 
 
-def runs_past_band(ink, pieces, size, band_rows):
+def without_specks(ink, pen, band_height):
+    """The ink less its blobs that are specks (is_speck), those at its edges included."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    speck = [True] + [is_speck(Component(i, *stats[i, :5]), pen, band_height) for i in range(1, count)]
+    return np.where(np.array(speck)[labels], 0, ink).astype(np.uint8)
+
+
+def runs_past_band(ink, pieces, pen, size, band_rows):
     """Whether the number goes on past the band's left or right side: ink in the side's
     outermost columns, on the line and no taller than a digit (a sheet's or a shadow's
     edge runs the band's height), as near the number as its own digits are to each other.
-    Read, the number would lose its first or last digits: better none than a wrong one."""
+    Read, the number would lose its first or last digits: better none than a wrong one.
+    Specks do not count: what a printed line leaves after its removal lies on the line too."""
     top, height = band_rows
+    band = ink[top:top + height]
     w = ink.shape[1]
     x, _, width, _ = union_box([p.box for p in pieces])
-    for columns, gap, at in ((slice(0, EDGE_COLUMNS), x, 0), (slice(w - EDGE_COLUMNS, w), w - x - width, w)):
-        rows = top + np.flatnonzero(np.count_nonzero(ink[top:top + height, columns], axis=1))
-        if not len(rows) or gap > CLUSTER_GAP * size.height:
+    sides = ((slice(0, EDGE_COLUMNS), x, 0), (slice(w - EDGE_COLUMNS, w), w - x - width, w))
+    sides = [(columns, at) for columns, gap, at in sides
+             if gap <= CLUSTER_GAP * size.height and band[:, columns].any()]
+    if sides:
+        band = without_specks(band, pen, height)
+    for columns, at in sides:
+        rows = top + np.flatnonzero(np.count_nonzero(band[:, columns], axis=1))
+        if not len(rows):
             continue
         on_line = outside(rows[0], rows[-1] - rows[0] + 1, size.middle_at(at)) <= size.height / 2
         if on_line and rows[-1] - rows[0] < 1.5 * size.height:
@@ -1969,7 +1983,7 @@ def segment_number(ink, band_rows=None):
         return 0, [], False
     size = line_size(pieces)
     pieces = nearest_cluster(pieces, size, ink.shape[1])
-    if runs_past_band(ink, pieces, size, (top, height)):
+    if runs_past_band(ink, pieces, pen, size, (top, height)):
         return 0, [], True
     options = number_options(labels, pieces, pen, size)
     tilt = float(np.degrees(np.arctan(size.slope)))

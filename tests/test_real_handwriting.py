@@ -357,6 +357,18 @@ def test_a_number_that_runs_past_the_band_is_not_read_short(glyphs, committed_mo
     assert read_number(committed_model, camera_frame(with_edge)) == "357"
 
 
+def test_specks_a_printed_line_leaves_at_the_bands_sides_do_not_stop_the_number(glyphs):
+    """A ruled line across the row is removed, but not always to its last pixels: the dashes
+    it leaves on the line at the band's sides are specks, not a number running on past the
+    band (the code before read nothing, as if the number were cut)."""
+    ink = row(glyphs, [(1, 90, 0), (9, 90, 25), (8, 60, 25), (2, 90, 25)])
+    line = 135 - 30
+    for x in (0, 6, 14, ink.shape[1] - 20, ink.shape[1] - 9, ink.shape[1] - 3):
+        ink[line, x:x + 3] = 255
+    count, options, past_band = main.segment_number(ink)
+    assert not past_band and count == 4 and options
+
+
 def test_a_blob_as_wide_as_three_digits_may_be_cut_in_three():
     ink = np.zeros((BAND[3], BAND[2]), np.uint8)
     cv2.line(ink, (170, 50), (170, 140), 255, 9)                       # a 1, then
