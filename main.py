@@ -1424,6 +1424,8 @@ def working_image(frame, box, largest):
 
 NOTE_DARKNESS = 0.5      # a background darker than half the paper is not paper: a room behind a note
 NOTE_BORDER = 0.2        # ... when it takes this much of the box's border
+NOTE_STEP = 0.25         # ... and the note's edge is a step: this share of the paper's light within
+NOTE_STEP_PX = 8         # ... this many pixels either side (a shadow on the paper fades over tens)
 NOTE_EDGE_PX = 4         # the note's own edge, left out with the background
 
 
@@ -1444,8 +1446,21 @@ def note_mask(gray):
     mask = np.zeros_like(gray)
     if contours:
         cv2.drawContours(mask, [max(contours, key=cv2.contourArea)], -1, 255, cv2.FILLED)
+    if not has_a_step_at_its_edge(gray, mask, NOTE_STEP * float(small.max())):
+        return None   # a shadow across the paper: the light's flattening takes care of it
     edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NOTE_EDGE_PX + 1,) * 2)
     return cv2.erode(mask, edge)
+
+
+def has_a_step_at_its_edge(gray, mask, step):
+    """Whether the gray just inside the mask's edge is brighter by `step` or more than just
+    outside it (NOTE_STEP_PX away, medians): a note's edge against a room, not a shadow's."""
+    near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NOTE_STEP_PX + 1,) * 2)
+    inside = cv2.subtract(mask, cv2.erode(mask, near))
+    outside = cv2.subtract(cv2.dilate(mask, near), mask)
+    if not inside.any() or not outside.any():
+        return False
+    return float(np.median(gray[inside > 0]) - np.median(gray[outside > 0])) >= step
 
 
 GRAINY = 2                # a picture whose pixels stray this far (median, in gray levels) from

@@ -465,6 +465,16 @@ def test_a_note_held_up_in_front_of_a_dark_room_is_read(glyphs, committed_model,
     assert committed_model.probabilities(pre.model_input[None]).argmax() == 4
 
 
+def test_a_row_in_a_deep_shadow_is_read_to_its_end(glyphs, committed_model):
+    """A shadow falling across the paper darkens it to under half its light: unlike a room
+    behind a note, it fades in over tens of pixels, and the digits in it are read (the code
+    before took the shadow for a room, and read only the digits before it)."""
+    frame = camera_frame(row(glyphs, [(3, 90, 0), (5, 90, 25), (7, 90, 25), (2, 90, 25)]))
+    light = np.interp(np.arange(640), [250, 400], [1.0, 0.42]).astype(np.float32)
+    shaded = (frame * light[None, :, None]).astype(np.uint8)
+    assert read_number(committed_model, shaded) == "3572"
+
+
 def test_leading_zeros_are_kept(glyphs, committed_model):
     ink = row(glyphs, [(0, 85, 0), (7, 90, 25), (5, 90, 25), (5, 90, 25)])
     assert read_number(committed_model, camera_frame(ink)) == "0755"
