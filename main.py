@@ -753,16 +753,20 @@ REPORT_FIGURES = ("confusion_matrix.png", "per_class_accuracy.png", "roc_curves.
 REPORT_FILES = REPORT_FIGURES + ("classification_report.txt", "metrics.json", "history.json")
 
 
+def names_model_file(json_path, model_path):
+    """Whether the JSON file at `json_path` holds this exact model file's model_sha256."""
+    try:
+        return json.loads(Path(json_path).read_text()).get("model_sha256") == file_sha256(model_path)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def reports_are_current(reports_dir, model_path):
     """True when every report exists and metrics.json describes this exact model file."""
     reports_dir = Path(reports_dir)
     if not all((reports_dir / name).is_file() for name in REPORT_FILES):
         return False
-    try:
-        metrics = json.loads((reports_dir / "metrics.json").read_text())
-        return metrics.get("model_sha256") == file_sha256(model_path)
-    except (OSError, ValueError):
-        return False
+    return names_model_file(reports_dir / "metrics.json", model_path)
 
 
 MNIST_UNAVAILABLE = "mnist_unavailable.json"  # in the reports folder, for one model file
@@ -777,14 +781,6 @@ def remember_mnist_unavailable(reports_dir, model_path):
                               json.dumps({"model_sha256": file_sha256(model_path)}))
     except OSError:
         pass  # only a shortcut for the next start
-
-
-def mnist_was_unavailable(reports_dir, model_path):
-    try:
-        noted = json.loads((Path(reports_dir) / MNIST_UNAVAILABLE).read_text())
-        return noted.get("model_sha256") == file_sha256(model_path)
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def compute_metrics(y_true, probabilities):
@@ -2871,7 +2867,7 @@ def evaluate_if_needed(options, model, trained):
         print(f"reports are up to date in {options.reports}/")
         return
     try_anyway = trained or options.evaluate or bool(options.data)
-    if not try_anyway and mnist_was_unavailable(options.reports, options.model):
+    if not try_anyway and names_model_file(Path(options.reports) / MNIST_UNAVAILABLE, options.model):
         print("skipping evaluation: MNIST could not be downloaded at an earlier start; "
               "--evaluate tries again, --data PATH (or MNIST_NPZ) reads a local mnist.npz")
         return
