@@ -18,24 +18,32 @@ def headless_answer(image_path, tmp_path, *mode):
 
 
 @pytest.fixture(scope="module")
-def digits(mnist_npz):
+def digits(mnist_npz, committed_model):
+    """MNIST test digits the model reads right and surely as clean images: what is tested
+    is the frame's size, not a digit the model doubts (an 8 read as 1 at 0.59 at one size
+    agrees with the other only by chance)."""
     with np.load(mnist_npz) as data:
-        return data["x_test"], data["y_test"]
+        x_test, y_test = data["x_test"], data["y_test"]
+    probabilities = committed_model.probabilities(main.scale_pixels(x_test))
+    sure = (probabilities.argmax(axis=1) == y_test) & (probabilities.max(axis=1) > 0.99)
+    return x_test[sure], y_test[sure]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_12_megapixel_photo_reads_as_the_same_scene_at_640x480(digits, tmp_path, seed):
     x_test, y_test = digits
     rng = np.random.default_rng(seed)
-    one = sc.mnist_alpha(x_test[rng.integers(len(x_test))])
-    number = sc.number_alpha(x_test[rng.choice(len(x_test), 4, replace=False)], rng)
-    for alpha, mode in ((one, ()), (number, ("--multi",))):
+    i, row = rng.integers(len(x_test)), rng.choice(len(x_test), 4, replace=False)
+    one = sc.mnist_alpha(x_test[i])
+    number = sc.number_alpha(x_test[row], rng)
+    written = ((one, (), int(y_test[i])), (number, ("--multi",), "".join(str(d) for d in y_test[row])))
+    for alpha, mode, truth in written:
         answers = []
         for size in ((640, 480), (4032, 3024)):
             path = tmp_path / f"{size[0]}{'-number' if mode else ''}.jpg"
             cv2.imwrite(str(path), sc.same_scene(size, alpha, seed, number=bool(mode)))
             answers.append(headless_answer(path, tmp_path, *mode))
-        assert answers[0] is not None and answers[0] == answers[1], (mode, answers)
+        assert answers == [truth, truth], (mode, answers)
 
 
 def test_the_working_size_keeps_a_640x480_frame_as_it_is():
