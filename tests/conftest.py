@@ -27,6 +27,13 @@ def run_main(*args, timeout=180, env=None, cwd=None, python_flags=()):
                           env={**os.environ, **(env or {})})
 
 
+def read_right(model, images, labels, least=0.0):
+    """Which of the MNIST `images` the model reads as their labels, with more than `least`
+    probability: test material that measures the camera or the row, not the model's doubts."""
+    probabilities = model.probabilities(main.scale_pixels(images))
+    return (probabilities.argmax(axis=1) == labels) & (probabilities.max(axis=1) > least)
+
+
 def offline_env(home):
     """Environment in which Keras's MNIST download fails quickly, as it does offline (an
     unreachable proxy), with Keras's cache in `home` so that no earlier download is found."""

@@ -6,7 +6,7 @@ import pytest
 
 import main
 import synthetic_camera as sc
-from conftest import run_main
+from conftest import read_right, run_main
 
 
 def headless_answer(image_path, tmp_path, *mode):
@@ -24,8 +24,7 @@ def digits(mnist_npz, committed_model):
     agrees with the other only by chance)."""
     with np.load(mnist_npz) as data:
         x_test, y_test = data["x_test"], data["y_test"]
-    probabilities = committed_model.probabilities(main.scale_pixels(x_test))
-    sure = (probabilities.argmax(axis=1) == y_test) & (probabilities.max(axis=1) > 0.99)
+    sure = read_right(committed_model, x_test, y_test, least=0.99)
     return x_test[sure], y_test[sure]
 
 

@@ -8,7 +8,7 @@ import pytest
 import main
 import real_photos as rp
 import synthetic_camera as sc
-from conftest import IN_CI, run_main
+from conftest import IN_CI, read_right, run_main
 
 # ----- real photos of other people's digits (../shared/real-photos) ---------------------
 
@@ -182,7 +182,7 @@ def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_mod
     The rows' digits are MNIST test digits the model reads right as clean images, so that
     this measures the camera and the row, not the model's MNIST errors (tested apart)."""
     _, (x_test, y_test) = mnist
-    readable = committed_model.probabilities(main.scale_pixels(x_test)).argmax(axis=1) == y_test
+    readable = read_right(committed_model, x_test, y_test)
     video = tmp_path / "hard.avi"
     numbers = sc.hard_number_video(video, mnist_npz, count=100, seed=11, readable=readable)
     out = tmp_path / "hard.jsonl"
@@ -205,10 +205,10 @@ BAND = main.number_band((480, 640))
 def glyphs(mnist, committed_model):
     """One MNIST test digit per class that the model reads right and surely, as ink crops."""
     _, (x_test, y_test) = mnist
-    probabilities = committed_model.probabilities(main.scale_pixels(x_test[:2000]))
+    sure = read_right(committed_model, x_test[:2000], y_test[:2000], least=0.999)
     found = {}
-    for image, label, p in zip(x_test, y_test, probabilities):
-        if int(label) not in found and p.argmax() == label and p.max() > 0.999:
+    for image, label in zip(x_test[:2000][sure], y_test[:2000][sure]):
+        if int(label) not in found:
             found[int(label)] = main.crop_to_ink(np.where(image > 100, 255, 0).astype(np.uint8))
     return found
 
