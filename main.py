@@ -1527,6 +1527,7 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 # Vision, number mode: a row of digits in a 3:1 band
 # --------------------------------------------------------------------------------------
 
+PRINTED_LINE_BANDS = 1.25  # a vertical run this many band heights long is a printed line
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
@@ -2032,10 +2033,14 @@ def preprocess_number(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
     """Frame -> the ways to read the row of digits in the centred band, as model inputs."""
     band = number_band(np.shape(frame), roi_fraction)
     reach = reach_around(band, np.shape(frame))
-    # A row of digits is written along the band; printed lines cross it from end to end.
+    # A row of digits is written along the band, and no digit in it is taller than the band:
+    # a straight run longer than a digit can be is printed. Squared paper's faint lines, which
+    # the blur and the light break, rarely run unbroken across the whole reach. (As the
+    # opening counts the outside as ink, a run from the reach's edge needs half that length.)
     # The working scale and the paper's light are the band's, as if it were read alone.
+    vertical = min(1.0, PRINTED_LINE_BANDS * band[3] / reach[3])
     ink, scale = ink_in(frame, reach, threshold, round(WORK_BAND_HEIGHT * reach[3] / band[3]),
-                        line_lengths=(1 / NUMBER_ASPECT, 1.0), light_across=band[3])
+                        line_lengths=(1 / NUMBER_ASPECT, vertical), light_across=band[3])
     top, height = round((band[1] - reach[1]) / scale), round(band[3] / scale)
     count, options, past_band = segment_number(ink, (top, height))
     for option in options:   # boxes from the band's top, as it is drawn

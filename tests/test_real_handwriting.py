@@ -441,6 +441,22 @@ def test_digits_crossed_by_ruled_lines_are_read(glyphs, committed_model):
     assert read_number(committed_model, camera_frame(ink, ruled_paper)) == "386"
 
 
+def squared_paper_broken_mid_band(frame):
+    """Squared paper dark enough to pass for ink, its vertical lines broken across the middle
+    of the band (a fold, a patchy print): no line runs unbroken across the band's reach, from
+    above it to below it."""
+    for y in range(30, 480, 38):
+        cv2.line(frame, (0, y), (640, y), 135, 2)
+    for x in range(20, 640, 38):
+        for top, bottom in ((0, 236), (242, 480)):
+            cv2.line(frame, (x, top), (x, bottom), 135, 2)
+
+
+def test_digits_on_squared_paper_whose_lines_break_are_read(glyphs, committed_model):
+    ink = row(glyphs, [(9, 90, 0), (3, 90, 25), (0, 70, 25)])
+    assert read_number(committed_model, camera_frame(ink, squared_paper_broken_mid_band)) == "930"
+
+
 def test_a_single_digit_on_ruled_paper_is_read(glyphs, committed_model):
     frame = np.full((480, 640), 205, np.uint8)
     ruled_paper(frame)
