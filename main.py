@@ -1366,6 +1366,20 @@ def holds_a_run(marks, length, axis):
     return cv2.countNonZero(cv2.erode(full, kernel)) > 0
 
 
+def ink_along(lines, ink, ratio):
+    """The ink on `lines` that is darker than the lines themselves: a stroke drawn along a
+    printed line (a 4's stem on the margin line) darkens it as much again as the line darkens
+    the paper, at least. The line's own level is the median of its pixels that pass for ink:
+    most of a line's length runs over bare paper. (Where the line is too light to pass for
+    ink, that median is the ink's own, and nothing is darker.)"""
+    on_lines = cv2.bitwise_and(ink, lines)
+    if not on_lines.any():
+        return on_lines
+    line_level = median_level(ratio, on_lines)
+    darker = cv2.threshold(ratio, max(0, 2 * line_level - PAPER), 255, cv2.THRESH_BINARY_INV)[1]
+    return cv2.bitwise_and(on_lines, darker)
+
+
 def without_paper_lines(ink, ratio, lengths):
     """The ink without the long straight lines of ruled or squared paper, a margin line or
     a table's edge: anything straight and longer than `lengths` (horizontal, vertical).
@@ -1375,7 +1389,8 @@ def without_paper_lines(ink, ratio, lengths):
     darker than the paper beside it (a black-hat), since a faint printed line is only partly
     dark enough to pass for ink (the ink counts too: a line runs on through the strokes it
     crosses), and on a copy thickened across the line, so that a sheet held a little askew
-    still shows its lines whole. Strokes that crossed a line are bridged where it was.
+    still shows its lines whole. Strokes that crossed a line are bridged where it was, and
+    ink darker than the line on it stays.
     """
     horizontal, vertical = (max(2, int(length)) for length in lengths)
     thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
@@ -1390,7 +1405,7 @@ def without_paper_lines(ink, ratio, lengths):
                                             cv2.getStructuringElement(cv2.MORPH_RECT, along)), axis)
         if lines is None:
             continue
-        rest = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+        rest = cv2.bitwise_or(cv2.bitwise_and(ink, cv2.bitwise_not(lines)), ink_along(lines, ink, ratio))
         # Across the line and wider than it, however thick it was found.
         span = LINE_TILT_PX + LINE_WIDTH_PX
         bridge = (1, span) if axis == 1 else (span, 1)

@@ -457,6 +457,29 @@ def test_digits_on_squared_paper_whose_lines_break_are_read(glyphs, committed_mo
     assert read_number(committed_model, camera_frame(ink, squared_paper_broken_mid_band)) == "930"
 
 
+def pencil_417_on_the_margin_line(stem_x):
+    """A 640x480 frame of ruled paper with "417" written in pencil (thin and gray, but darker
+    than the print), the 4's stem drawn along the margin line at column `stem_x`."""
+    frame = np.full((480, 640), 205, np.uint8)
+    for y in range(40, 480, 38):
+        cv2.line(frame, (0, y), (640, y + 4), 160, 2)
+    cv2.line(frame, (stem_x, 0), (stem_x, 480), 160, 2)
+    pencil, top, bottom = 110, 195, 285
+    strokes = [[(stem_x - 12, top), (stem_x - 42, top + 60), (stem_x + 15, top + 60)],   # 4
+               [(stem_x, top + 15), (stem_x, bottom)],
+               [(stem_x + 60, top), (stem_x + 60, bottom)],                               # 1
+               [(stem_x + 100, top), (stem_x + 150, top), (stem_x + 115, bottom)]]        # 7
+    for stroke in strokes:
+        cv2.polylines(frame, [np.array(stroke, np.int32)], False, pencil, 3, cv2.LINE_AA)
+    return cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR)
+
+
+def test_a_stroke_along_a_printed_line_is_kept(committed_model):
+    """Removing the margin line must not remove the 4's stem drawn along it: the pencil on
+    the line is darker than the line alone."""
+    assert read_number(committed_model, pencil_417_on_the_margin_line(230)) == "417"
+
+
 def test_a_single_digit_on_ruled_paper_is_read(glyphs, committed_model):
     frame = np.full((480, 640), 205, np.uint8)
     ruled_paper(frame)
