@@ -191,9 +191,31 @@ def test_hard_generated_numbers_are_read_exactly(mnist, mnist_npz, committed_mod
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.955 today: the misses are digits the model misreads once small, faint or squeezed,
-    # a 1 touching a 3 read as one 8, a 2's long tail cut off.
+    # 0.96 today: the misses are digits the model misreads once small, faint or squeezed,
+    # a 1 touching a 3 read as one 8, a 4's long bar cut off as a 2.
     assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
+
+
+HARD_VIDEO_SEEDS = range(11, 21)
+
+
+def test_hard_generated_numbers_over_ten_videos(mnist, mnist_npz, committed_model, tmp_path):
+    """The same kind of video made with ten seeds, read frame by frame through the pipeline
+    the app runs: the rate in general, which one video of 100 numbers tells only to a few
+    points (one seed's video reads 90 to 96 %). 0.935 today, short of issue 10's 95 %: this
+    holds what has been reached."""
+    _, (x_test, y_test) = mnist
+    readable = read_right(committed_model, x_test, y_test)
+    rates = {}
+    for seed in HARD_VIDEO_SEEDS:
+        video = tmp_path / f"hard{seed}.avi"
+        numbers = sc.hard_number_video(video, mnist_npz, count=100, seed=seed, readable=readable)
+        capture = cv2.VideoCapture(str(video))
+        read = [read_number(committed_model, capture.read()[1]) for _ in numbers]
+        capture.release()
+        rates[seed] = np.mean([r == n for r, n in zip(read, numbers)])
+    print({seed: round(float(rate), 3) for seed, rate in rates.items()})
+    assert np.mean(list(rates.values())) >= 0.93, rates
 
 
 # ----- one test on arrays per kind of failure --------------------------------------------
