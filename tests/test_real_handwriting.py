@@ -233,9 +233,10 @@ BAND = main.number_band((480, 640))
 def glyphs(mnist, committed_model):
     """One MNIST test digit per class that the model reads right and surely, as ink crops."""
     _, (x_test, y_test) = mnist
-    sure = read_right(committed_model, x_test[:2000], y_test[:2000], least=0.999)
+    images, labels = x_test[:2000], y_test[:2000]
+    sure = read_right(committed_model, images, labels, least=0.999)
     found = {}
-    for image, label in zip(x_test[:2000][sure], y_test[:2000][sure]):
+    for image, label in zip(images[sure], labels[sure]):
         if int(label) not in found:
             found[int(label)] = main.crop_to_ink(np.where(image > 100, 255, 0).astype(np.uint8))
     return found
