@@ -268,6 +268,11 @@ def camera_frame(ink, lines=None):
     x, y, w, h = BAND
     beyond = (ink.shape[0] - h) // 2
     frame[y - beyond:y + h + beyond, x:x + w][ink > 0] = 45
+    return as_camera_sees(frame)
+
+
+def as_camera_sees(frame):
+    """A drawn gray frame as a camera sends it: a little blurred, in BGR."""
     return cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR)
 
 
@@ -459,10 +464,10 @@ def test_a_short_row_held_askew_is_read_to_its_ends(glyphs, committed_model):
     assert read_number(committed_model, camera_frame(turned | others)) == "2358"
 
 
-def ruled_paper(frame):
+def ruled_paper(frame, level=125, margin_x=265, margin_level=110):
     for y in range(40, 480, 38):                 # a printed line every 38 px, a little askew
-        cv2.line(frame, (0, y), (640, y + 4), 125, 2)
-    cv2.line(frame, (265, 0), (265, 480), 110, 2)   # the margin line, through a digit
+        cv2.line(frame, (0, y), (640, y + 4), level, 2)
+    cv2.line(frame, (margin_x, 0), (margin_x, 480), margin_level, 2)   # the margin line
 
 
 def test_digits_crossed_by_ruled_lines_are_read(glyphs, committed_model):
@@ -486,13 +491,12 @@ def test_digits_on_squared_paper_whose_lines_break_are_read(glyphs, committed_mo
     assert read_number(committed_model, camera_frame(ink, squared_paper_broken_mid_band)) == "930"
 
 
-def pencil_417_on_the_margin_line(stem_x):
+def pencil_417_on_the_margin_line():
     """A 640x480 frame of ruled paper with "417" written in pencil (thin and gray, but darker
-    than the print), the 4's stem drawn along the margin line at column `stem_x`."""
+    than the print), the 4's stem drawn along the margin line."""
     frame = np.full((480, 640), 205, np.uint8)
-    for y in range(40, 480, 38):
-        cv2.line(frame, (0, y), (640, y + 4), 160, 2)
-    cv2.line(frame, (stem_x, 0), (stem_x, 480), 160, 2)
+    stem_x = 230
+    ruled_paper(frame, level=160, margin_x=stem_x, margin_level=160)
     pencil, top, bottom = 110, 195, 285
     strokes = [[(stem_x - 12, top), (stem_x - 42, top + 60), (stem_x + 15, top + 60)],   # 4
                [(stem_x, top + 15), (stem_x, bottom)],
@@ -500,13 +504,13 @@ def pencil_417_on_the_margin_line(stem_x):
                [(stem_x + 100, top), (stem_x + 150, top), (stem_x + 115, bottom)]]        # 7
     for stroke in strokes:
         cv2.polylines(frame, [np.array(stroke, np.int32)], False, pencil, 3, cv2.LINE_AA)
-    return cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR)
+    return as_camera_sees(frame)
 
 
 def test_a_stroke_along_a_printed_line_is_kept(committed_model):
     """Removing the margin line must not remove the 4's stem drawn along it: the pencil on
     the line is darker than the line alone."""
-    assert read_number(committed_model, pencil_417_on_the_margin_line(230)) == "417"
+    assert read_number(committed_model, pencil_417_on_the_margin_line()) == "417"
 
 
 def test_a_single_digit_on_ruled_paper_is_read(glyphs, committed_model):
@@ -528,7 +532,7 @@ def test_a_note_held_up_in_front_of_a_dark_room_is_read(glyphs, committed_model,
     digit = cv2.resize(glyphs[4], (int(glyphs[4].shape[1] * 90 / glyphs[4].shape[0]), 90))
     y, x = 195, 320 - digit.shape[1] // 2
     frame[y:y + 90, x:x + digit.shape[1]][digit > 127] = 50
-    pre = main.preprocess_frame(cv2.cvtColor(cv2.GaussianBlur(frame, (3, 3), 0), cv2.COLOR_GRAY2BGR))
+    pre = main.preprocess_frame(as_camera_sees(frame))
     assert pre.model_input is not None
     assert committed_model.probabilities(pre.model_input[None]).argmax() == 4
 
