@@ -1448,9 +1448,13 @@ def note_mask(gray):
     Around a note the dark room looks like ink against the paper's light; only the note's
     largest bright region, its holes (the ink) filled, is read.
     """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    # The brightest 16x16 block is never brighter than the brightest pixel: a border that
+    # is not dark even against that needs no averaging (a costly resize), and is paper.
+    if np.count_nonzero(border < NOTE_DARKNESS * float(gray.max())) < NOTE_BORDER * border.size:
+        return None
     small = cv2.resize(gray, (16, 16), interpolation=cv2.INTER_AREA)
     dark = NOTE_DARKNESS * float(small.max())
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.count_nonzero(border < dark) < NOTE_BORDER * border.size:
         return None
     bright = cv2.threshold(gray, dark, 255, cv2.THRESH_BINARY)[1]
