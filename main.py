@@ -1367,16 +1367,21 @@ def holds_a_run(marks, length, axis):
 
 
 def ink_along(lines, ink, ratio):
-    """The ink on `lines` that is darker than the lines themselves: a stroke drawn along a
-    printed line (a 4's stem on the margin line) darkens it as much again as the line darkens
-    the paper, at least. The line's own level is the median of its pixels that pass for ink:
-    most of a line's length runs over bare paper. (Where the line is too light to pass for
-    ink, that median is the ink's own, and nothing is darker.)"""
+    """The ink on `lines` that is a stroke, not the line alone: a stroke drawn along a printed
+    line (a 4's stem on the margin line) darkens the line as it darkens the paper, by the
+    ink's own share. A pixel on the line counts as the stroke when it is nearer that level
+    (the line's times the ink's, both medians) than the line's own. The line's level is the
+    median of its pixels that pass for ink: most of a line's length runs over bare paper.
+    (Where the line is too light to pass for ink, that median is the ink's own, and nothing
+    is darker.)"""
     on_lines = cv2.bitwise_and(ink, lines)
     if not on_lines.any():
         return on_lines
     line_level = median_level(ratio, on_lines)
-    darker = cv2.threshold(ratio, max(0, 2 * line_level - PAPER), 255, cv2.THRESH_BINARY_INV)[1]
+    off_lines = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+    ink_level = median_level(ratio, off_lines) if off_lines.any() else line_level
+    stroke_on_line = line_level * ink_level / PAPER
+    darker = cv2.threshold(ratio, (line_level + stroke_on_line) / 2, 255, cv2.THRESH_BINARY_INV)[1]
     return cv2.bitwise_and(on_lines, darker)
 
 
