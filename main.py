@@ -1372,8 +1372,8 @@ def ink_along(lines, ink, ratio):
     ink's own share. A pixel on the line counts as the stroke when it is nearer that level
     (the line's times the ink's, both medians) than the line's own. The line's level is the
     median of its pixels that pass for ink: most of a line's length runs over bare paper.
-    (Where the line is too light to pass for ink, that median is the ink's own, and nothing
-    is darker.)"""
+    (Where the line is too light to pass for ink, that median is the ink's own, and the
+    strokes crossing the line are bridged instead.)"""
     on_lines = cv2.bitwise_and(ink, lines)
     if not on_lines.any():
         return on_lines
