@@ -1395,7 +1395,7 @@ def without_paper_lines(ink, ratio, lengths):
     dark enough to pass for ink (the ink counts too: a line runs on through the strokes it
     crosses), and on a copy thickened across the line, so that a sheet held a little askew
     still shows its lines whole. Strokes that crossed a line are bridged where it was, and
-    ink darker than the line on it stays.
+    a stroke drawn along it stays (ink_along).
     """
     horizontal, vertical = (max(2, int(length)) for length in lengths)
     thin = cv2.morphologyEx(ratio, cv2.MORPH_BLACKHAT,
