@@ -1456,11 +1456,11 @@ def note_mask(gray):
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     # The brightest 16x16 block is never brighter than the brightest pixel: a border that
     # is not dark even against that needs no averaging (a costly resize), and is paper.
-    if np.count_nonzero(border < NOTE_DARKNESS * float(gray.max())) < NOTE_BORDER * border.size:
+    if not is_mostly_darker(border, NOTE_DARKNESS * float(gray.max())):
         return None
     small = cv2.resize(gray, (16, 16), interpolation=cv2.INTER_AREA)
     dark = NOTE_DARKNESS * float(small.max())
-    if np.count_nonzero(border < dark) < NOTE_BORDER * border.size:
+    if not is_mostly_darker(border, dark):
         return None
     bright = cv2.threshold(gray, dark, 255, cv2.THRESH_BINARY)[1]
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -1471,6 +1471,11 @@ def note_mask(gray):
         return None   # a shadow across the paper: the light's flattening takes care of it
     edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NOTE_EDGE_PX + 1,) * 2)
     return cv2.erode(mask, edge)
+
+
+def is_mostly_darker(border, level):
+    """Whether NOTE_BORDER or more of the border's pixels are darker than `level`."""
+    return np.count_nonzero(border < level) >= NOTE_BORDER * border.size
 
 
 def has_a_step_at_its_edge(gray, mask, step):
