@@ -1742,14 +1742,37 @@ def is_bar(piece, size):
     return h < FLAT_RATIO * w or floating
 
 
-def attach_bars(pieces, size):
-    """A bar joins the digit whose columns it shares most; one that shares none (a dash,
-    an underline, an apostrophe) is not part of the number."""
+def columns_gap(a, b):
+    """Horizontal distance between two boxes; negative when their columns overlap."""
+    return max(a[0], b[0]) - min(a[0] + a[2], b[0] + b[2])
+
+
+def at_top_of(bar, digit):
+    """The bar lies level with the digit's upper half: where a 5's or a 7's bar is drawn."""
+    middle = bar.box[1] + bar.box[3] / 2
+    return digit.box[1] - bar.box[3] <= middle <= digit.box[1] + digit.box[3] / 2
+
+
+def bar_owner(bar, digits, pen):
+    """The digit a bar belongs to: the one whose columns it shares most; else the one whose
+    top it ends beside, within two pen widths (a 5's bar or a 7's that came loose where the
+    stroke turns, drawn out past the rest of the digit). None for a dash, an underline, an
+    apostrophe, or what a printed line leaves, thinner than the pen: they are not part of
+    the number."""
+    overlaps = [columns_overlap(bar.box, d.box) for d in digits]
+    if overlaps and max(overlaps) > 0.3:
+        return int(np.argmax(overlaps))
+    beside = [(columns_gap(bar.box, d.box), i) for i, d in enumerate(digits) if at_top_of(bar, d)]
+    gap, i = min(beside, default=(np.inf, None))
+    return i if gap <= 2 * pen and bar.box[3] >= pen / 2 else None
+
+
+def attach_bars(pieces, size, pen):
+    """Every bar joined to the digit it belongs to; bars that belong to none are dropped."""
     digits = [p for p in pieces if not is_bar(p, size)]
     for bar in (p for p in pieces if is_bar(p, size)):
-        overlaps = [columns_overlap(bar.box, d.box) for d in digits]
-        if overlaps and max(overlaps) > 0.3:
-            i = int(np.argmax(overlaps))
+        i = bar_owner(bar, digits, pen)
+        if i is not None:
             digits[i] = digits[i].joined(bar)
     return digits
 
@@ -2020,7 +2043,7 @@ def segment_number(ink, band_rows=None):
         return 0, [], False
     beyond = [p for p in pieces_of(beyond) if not is_speck(p, pen, height)]
     pieces += ends_beyond_band(beyond, line_size(pieces, slope_from=2))
-    pieces = sorted(attach_bars(pieces, line_size(pieces)), key=lambda p: p.box[0] + p.box[2] / 2)
+    pieces = sorted(attach_bars(pieces, line_size(pieces), pen), key=lambda p: p.box[0] + p.box[2] / 2)
     if not pieces:
         return 0, [], False
     size = line_size(pieces)
