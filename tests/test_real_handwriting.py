@@ -70,7 +70,8 @@ def exact_answers(real_answers, kind):
 def test_real_single_digits_from_six_writers(real_answers):
     """58 of 60 today (issue 10 asks for 59; 57 before the model learnt closed-top 4s): a
     crossed, serifed 7 reads as 9 and a curled bold 9 as 3 (0.57 against 0.42 for 9), as
-    MNIST's own nearest neighbours read them."""
+    MNIST's own nearest neighbours read them. The same recipe trained again reads 59, 58
+    and 58 (seeds 0-2): the 59th is within one training's chance."""
     right, table = exact_answers(real_answers, "single")
     assert right >= 58, f"{right} of 60 right\n{table}"
 
@@ -204,8 +205,8 @@ def test_hard_generated_numbers_are_read_exactly(hard_videos, tmp_path):
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.96 today: the misses are digits the model misreads once small, faint or squeezed,
-    # a 1 touching a 3 read as one 8, a 4's long bar cut off as a 2.
+    # 0.97 today: the misses are a thin 9 and a squeezed 8 the model misreads, a 1
+    # touching a 3 read as one 8, a 4's long bar cut off as a 2.
     assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
 
 
