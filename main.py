@@ -1559,6 +1559,7 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 PRINTED_LINE_BANDS = 1.25  # a vertical run this many band heights long is a printed line
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
+DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths long: a line drawn finer
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
                         # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
@@ -1619,6 +1620,11 @@ class Piece:
     def joined(self, other):
         return Piece(self.components + other.components, union_box([self.box, other.box]))
 
+    @property
+    def pen(self):
+        """Its stroke width: 2 * area / outline."""
+        return 2.0 * self.area / max(sum(c.perimeter for c in self.components), 1.0)
+
 
 def pieces_of(components):
     return [Piece([c], c.box) for c in components]
@@ -1631,10 +1637,12 @@ def pen_width(components):
 
 
 def is_speck(piece, pen, band_height):
-    """A dot, a speck of dirt or noise: no bigger than a few pen widths, or too small to
-    be read as a digit at all."""
+    """A dot, a speck of dirt or noise: no bigger than a few pen widths, unless drawn with
+    a finer pen (many of its own stroke widths across both ways: a small 0 or a 9's loop,
+    not a printed line's short remains); or too small to be read as a digit at all."""
     size = max(piece.box[2], piece.box[3])
-    return size <= SPECK_PENS * pen or size < SMALLEST_DIGIT * band_height
+    drawn = min(piece.box[2], piece.box[3]) >= DRAWN_PENS * piece.pen
+    return (size <= SPECK_PENS * pen and not drawn) or size < SMALLEST_DIGIT * band_height
 
 
 def looks_whole(piece, line_height):
@@ -1981,7 +1989,8 @@ EDGE_COLUMNS = 3        # a digit cut by the band's side leaves ink in its outer
 
 
 def without_specks(ink, pen, band_height):
-    """The ink less its blobs that are specks (is_speck), those at its edges included."""
+    """The ink less its blobs that are specks (is_speck), those at its edges included.
+    Their outlines are not measured here, so small ink counts as a speck, drawn or not."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     speck = [True] + [is_speck(Component(i, *stats[i, :5]), pen, band_height) for i in range(1, count)]
     return np.where(np.array(speck)[labels], 0, ink).astype(np.uint8)
