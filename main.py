@@ -1372,14 +1372,18 @@ def ink_along(lines, ink, ratio):
     ink's own share. A pixel on the line counts as the stroke when it is nearer that level
     (the line's times the ink's, both medians) than the line's own. The line's level is the
     median of its pixels that pass for ink: most of a line's length runs over bare paper.
-    (Where the line is too light to pass for ink, that median is the ink's own, and the
-    strokes crossing the line are bridged instead.)"""
+    The ink's is that of the strokes off the lines, their cores (noise that passes for ink
+    is specks); where they are no darker than the line, or there are none, a stroke would
+    darken it by less than its own unevenness, and none is kept: strokes that cross the
+    line are bridged instead."""
     on_lines = cv2.bitwise_and(ink, lines)
     if not on_lines.any():
         return on_lines
     line_level = median_level(ratio, on_lines)
-    off_lines = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
-    ink_level = median_level(ratio, off_lines) if off_lines.any() else line_level
+    strokes = cv2.erode(cv2.bitwise_and(ink, cv2.bitwise_not(lines)), np.ones((2, 2), np.uint8))
+    ink_level = median_level(ratio, strokes) if strokes.any() else PAPER
+    if ink_level >= line_level:
+        return np.zeros_like(on_lines)
     stroke_on_line = line_level * ink_level / PAPER
     darker = cv2.threshold(ratio, (line_level + stroke_on_line) / 2, 255, cv2.THRESH_BINARY_INV)[1]
     return cv2.bitwise_and(on_lines, darker)
