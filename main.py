@@ -1563,7 +1563,7 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 PRINTED_LINE_BANDS = 1.25  # a vertical run this many band heights long is a printed line
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
-DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths long: a line drawn finer
+DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths across both ways (a ring in a finer pen)
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
                         # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
