@@ -34,7 +34,6 @@ def test_number_records_list_the_digits_left_to_right(number_run):
 
 
 def test_blank_paper_has_no_number(tmp_path):
-    import cv2
     rng = np.random.default_rng(3)
     image = tmp_path / "blank.png"
     cv2.imwrite(str(image), sc.camera_frame(sc.random_scene(rng, 640, 480), None, rng))
@@ -76,7 +75,6 @@ def test_blank_ruled_paper_with_its_margin_line_is_no_number(paper):
 
 
 def test_touching_digits_may_be_cut_apart_and_a_wide_zero_only_against_the_odds():
-    import cv2
     ink = np.zeros((200, 600), np.uint8)
     cv2.ellipse(ink, (150, 100), (55, 60), 0, 0, 360, 255, 12)          # a wide 0
     cv2.line(ink, (330, 40), (330, 160), 255, 12)                         # a 1 ...
