@@ -1565,6 +1565,8 @@ NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as 
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
 DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths across both ways (a ring in a finer pen)
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
+DOTTED_DASHES = 4       # a narrow piece of this many pieces or more ...
+DOTTED_COVER = 0.75     # ... that covers less than this share of its height is a dotted line
                         # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
@@ -1675,7 +1677,19 @@ def stack_broken_strokes(pieces, pen, band_height):
                 break
         else:
             joined.append(piece)
-    return [p for p in joined if not is_speck(p, pen, band_height)]
+    return [p for p in joined if not is_speck(p, pen, band_height) and not is_dotted(p)]
+
+
+def is_dotted(piece):
+    """A narrow run of many short dashes with gaps nearly as long: what a faint printed line
+    leaves where a shadow breaks it up and it is not found whole. A pen's stroke, however
+    faint, breaks in a few places and covers most of its length."""
+    if not is_narrow(piece) or len(piece.components) < DOTTED_DASHES:
+        return False
+    rows = np.zeros(piece.box[3], bool)
+    for c in piece.components:
+        rows[c.y - piece.box[1]:c.y - piece.box[1] + c.h] = True
+    return rows.mean() < DOTTED_COVER
 
 
 def line_nearest_centre(pieces, centre):

@@ -516,6 +516,34 @@ def squared_paper_broken_mid_band(frame):
             cv2.line(frame, (x, top), (x, bottom), 135, 2)
 
 
+def fine_pen_row_and(extra):
+    """A 0 and a 1 in a fine pen (3 px) across the band, and `extra` drawn after them."""
+    ink = np.zeros((BAND[3], BAND[2]), np.uint8)
+    cv2.ellipse(ink, (200, 96), (22, 38), 0, 0, 360, 255, 3)
+    cv2.line(ink, (280, 58), (280, 134), 255, 3)
+    extra(ink)
+    return ink
+
+
+def test_the_dotted_remains_of_a_printed_line_are_no_1():
+    """A faint squared line that a shadow breaks up is not found as a line; its dashes
+    (longer than specks of this pen, gaps nearly as long) stacked into a "1" on 17 of 300
+    blank notebook pages. Six dashes covering 56 % of their height are no digit."""
+    def dotted(ink):
+        for y0 in range(40, 150, 18):
+            cv2.line(ink, (360, y0), (360, y0 + 9), 255, 2)
+    count, options, _ = main.segment_number(fine_pen_row_and(dotted))
+    assert count == 2 and all(box[0] < 300 for o in options for box, _ in o.digits)
+
+
+def test_a_1_broken_in_three_places_by_a_faint_pen_is_still_a_digit():
+    def broken(ink):
+        for y0, y1 in ((58, 80), (83, 104), (107, 126), (129, 134)):
+            cv2.line(ink, (360, y0), (360, y1), 255, 3)
+    count, options, _ = main.segment_number(fine_pen_row_and(broken))
+    assert count == 3 and any(box[0] > 350 and box[3] > 70 for o in options for box, _ in o.digits)
+
+
 def test_digits_on_squared_paper_whose_lines_break_are_read(glyphs, committed_model):
     ink = row(glyphs, [(9, 90, 0), (3, 90, 25), (0, 70, 25)])
     assert read_number(committed_model, camera_frame(ink, squared_paper_broken_mid_band)) == "930"
