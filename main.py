@@ -1366,21 +1366,20 @@ def holds_a_run(marks, length, axis):
     return cv2.countNonZero(cv2.erode(full, kernel)) > 0
 
 
-def ink_along(lines, ink, ratio):
-    """The ink on `lines` that is a stroke, not the line alone: a stroke drawn along a printed
-    line (a 4's stem on the margin line) darkens the line as it darkens the paper, by the
-    ink's own share. A pixel on the line counts as the stroke when it is nearer that level
-    (the line's times the ink's, both medians) than the line's own. The line's level is the
-    median of its pixels that pass for ink: most of a line's length runs over bare paper.
-    The ink's is that of the strokes off the lines, their cores (noise that passes for ink
-    is specks); where they are no darker than the line, or there are none, a stroke would
-    darken it by less than its own unevenness, and none is kept: strokes that cross the
-    line are bridged instead."""
-    on_lines = cv2.bitwise_and(ink, lines)
+def ink_along(on_lines, off_lines, ratio):
+    """The ink on printed lines (`on_lines`; the rest is `off_lines`) that is a stroke, not
+    the line alone: a stroke drawn along a printed line (a 4's stem on the margin line)
+    darkens the line as it darkens the paper, by the ink's own share. A pixel on the line
+    counts as the stroke when it is nearer that level (the line's times the ink's, both
+    medians) than the line's own. The line's level is the median of its pixels that pass
+    for ink: most of a line's length runs over bare paper. The ink's is that of the strokes
+    off the lines, their cores (noise that passes for ink is specks); where they are no
+    darker than the line, or there are none, a stroke would darken it by less than its own
+    unevenness, and none is kept: strokes that cross the line are bridged instead."""
     if not on_lines.any():
         return on_lines
     line_level = median_level(ratio, on_lines)
-    strokes = cv2.erode(cv2.bitwise_and(ink, cv2.bitwise_not(lines)), np.ones((2, 2), np.uint8))
+    strokes = cv2.erode(off_lines, np.ones((2, 2), np.uint8))
     ink_level = median_level(ratio, strokes) if strokes.any() else PAPER
     if ink_level >= line_level:
         return np.zeros_like(on_lines)
@@ -1414,7 +1413,8 @@ def without_paper_lines(ink, ratio, lengths):
                                             cv2.getStructuringElement(cv2.MORPH_RECT, along)), axis)
         if lines is None:
             continue
-        rest = cv2.bitwise_or(cv2.bitwise_and(ink, cv2.bitwise_not(lines)), ink_along(lines, ink, ratio))
+        off_lines = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+        rest = cv2.bitwise_or(off_lines, ink_along(cv2.bitwise_and(ink, lines), off_lines, ratio))
         # Across the line and wider than it, however thick it was found.
         span = LINE_TILT_PX + LINE_WIDTH_PX
         bridge = (1, span) if axis == 1 else (span, 1)
@@ -1563,11 +1563,11 @@ def preprocess_frame(frame, roi_fraction=0.5, threshold=AUTO_THRESHOLD):
 PRINTED_LINE_BANDS = 1.25  # a vertical run this many band heights long is a printed line
 NUMBER_ASPECT = 3.0     # the whole-number band is about three times as wide as it is tall
 SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a speck ...
-DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths across both ways (a ring in a finer pen)
+DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths across, both ways (a ring)
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
+                        # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 DOTTED_DASHES = 4       # a narrow piece of this many pieces or more ...
 DOTTED_COVER = 0.75     # ... that covers less than this share of its height is a dotted line
-                        # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
 FLAT_RATIO = 0.35       # a piece this flat (height / width) is a bar or a dash, not a digit
 BAR_HEIGHT = 0.45       # a piece this short (in line heights), floating high, is a loose bar
@@ -1606,6 +1606,11 @@ def columns_overlap(a, b):
     """How much of the narrower of two boxes lies in the other's columns (0-1)."""
     overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     return max(0, overlap) / max(1, min(a[2], b[2]))
+
+
+def columns_gap(a, b):
+    """Horizontal distance between two boxes; negative when their columns overlap."""
+    return max(a[0], b[0]) - min(a[0] + a[2], b[0] + b[2])
 
 
 def rows_gap(a, b):
@@ -1766,11 +1771,6 @@ def is_bar(piece, size):
     x, y, w, h = piece.box
     floating = h < BAR_HEIGHT * size.height and w >= h and y + h < size.middle_at(x + w / 2)
     return h < FLAT_RATIO * w or floating
-
-
-def columns_gap(a, b):
-    """Horizontal distance between two boxes; negative when their columns overlap."""
-    return max(a[0], b[0]) - min(a[0] + a[2], b[0] + b[2])
 
 
 def at_top_of(bar, digit):
