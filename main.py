@@ -1079,6 +1079,12 @@ def binarize(gray, threshold=AUTO_THRESHOLD, ratio=None):
     return ink
 
 
+def stroke_thickness(area, outline):
+    """A stroke's mean width from its ink's area and its outline's length: the outline runs
+    along both sides of the stroke, so the width is about 2 * area / outline."""
+    return 2.0 * area / max(outline, 1.0)
+
+
 @dataclass
 class Component:
     label: int
@@ -1095,8 +1101,7 @@ class Component:
 
     @property
     def pen(self):
-        """Its stroke width: 2 * area / outline."""
-        return 2.0 * self.area / max(self.perimeter, 1.0)
+        return stroke_thickness(self.area, self.perimeter)
 
 
 def ink_components(ink):
@@ -1239,10 +1244,9 @@ def select_digit(ink):
 
 
 def stroke_width(mask):
-    """Mean stroke width of a 0/255 mask, from its area and contour length (~2*area/perimeter)."""
+    """Mean stroke width of a 0/255 mask, from its area and contour length."""
     contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    perimeter = sum(cv2.arcLength(c, closed=True) for c in contours)
-    return 2.0 * cv2.countNonZero(mask) / max(perimeter, 1.0)
+    return stroke_thickness(cv2.countNonZero(mask), sum(cv2.arcLength(c, closed=True) for c in contours))
 
 
 def normalize_stroke(mask):
@@ -1633,8 +1637,7 @@ class Piece:
 
     @property
     def pen(self):
-        """Its stroke width: 2 * area / outline."""
-        return 2.0 * self.area / max(sum(c.perimeter for c in self.components), 1.0)
+        return stroke_thickness(self.area, sum(c.perimeter for c in self.components))
 
 
 def pieces_of(components):
@@ -1644,7 +1647,7 @@ def pieces_of(components):
 def pen_width(components):
     """The writing's stroke width in pixels, from all its ink (2 * area / perimeter)."""
     perimeter = sum(c.perimeter for c in components)
-    return max(1.0, 2.0 * sum(c.area for c in components) / perimeter) if perimeter else 1.0
+    return max(1.0, stroke_thickness(sum(c.area for c in components), perimeter)) if perimeter else 1.0
 
 
 def is_speck(piece, pen, band_height):
