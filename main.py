@@ -196,8 +196,10 @@ def split_validation(x, y, fraction, seed):
 # Model
 # --------------------------------------------------------------------------------------
 
-# 800 hidden units as in LeCun's classic MLP; batch 256 keeps 10 epochs under a minute on 2 cores.
-HIDDEN_UNITS = 800
+# Twice LeCun's classic 800 hidden units: room for the styles and touching pairs beside
+# MNIST's own digits (real photos: 58.8 of 60 on average over 8 trainings, 58.3 with 800).
+# Batch 256 keeps 10 epochs near a minute on 2 cores.
+HIDDEN_UNITS = 1600
 DROPOUT = 0.2
 BATCH_SIZE = 256
 LEARNING_RATE = 3e-3
