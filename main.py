@@ -1727,9 +1727,9 @@ def nearest_group(groups, centre, axis):
 
 @dataclass
 class LineSize:
-    """What a digit of this line looks like: its height and, but for 1s, its width; and
-    where the line's middle is: `middle` at column `at`, climbing or falling by `slope`
-    along the row when the paper is held askew."""
+    """What a digit of this line looks like: its height and, but for 1s, its width at that
+    height; and where the line's middle is: `middle` at column `at`, climbing or falling
+    by `slope` along the row when the paper is held askew."""
     height: float
     width: float
     middle: float
@@ -1741,11 +1741,14 @@ class LineSize:
 
 
 def line_size(pieces, slope_from=3):
-    """Most digits' height (a long tail or a small 0 does not set it), typical width and
-    middle line, sloping when `slope_from` digits or more stand tall enough to tell it."""
+    """Most digits' height (a long tail or a small 0 does not set it), a full-height digit's
+    typical width and the middle line, sloping when `slope_from` digits or more stand tall
+    enough to tell it."""
     heights = sorted(p.box[3] for p in pieces)
     height = float(heights[(3 * len(heights)) // 4])     # the upper quartile
-    widths = [p.box[2] for p in pieces if not is_narrow(p)] or [0.7 * height]
+    # Each digit's width as if it stood the line's full height: a short digit is narrow
+    # for its size, not a sign that a wide one beside it holds two.
+    widths = [height * p.box[2] / p.box[3] for p in pieces if not is_narrow(p)] or [0.7 * height]
     tall = [p for p in pieces if looks_whole(p, height)]
     xs = [p.box[0] + p.box[2] / 2 for p in tall]
     ys = [p.box[1] + p.box[3] / 2 for p in tall]
