@@ -1676,13 +1676,18 @@ def stack_broken_strokes(pieces, pen, band_height):
     share columns this much.
 
     A piece small enough to be a speck may complete a digit (faint ink breaks a thin
-    stroke into short pieces), but specks alone make none (a printed dashed line)."""
+    stroke into short pieces), but specks alone make none (a printed dashed line; JPEG's
+    specks around a coloured stroke), unless one ends just above the other, no more than
+    half a pen width apart: one stroke, broken (a short 1 in a fine pen beside a marker's
+    digits, each half of it no bigger than the marker's specks)."""
     joined = []
     for piece in sorted(pieces, key=lambda p: p.box[1]):
         for i, other in enumerate(joined):
-            near = rows_gap(piece.box, other.box) <= max(2 * pen, 0.25 * min(piece.box[3], other.box[3]))
+            gap = rows_gap(piece.box, other.box)
+            near = gap <= max(2 * pen, 0.25 * min(piece.box[3], other.box[3]))
             specks = is_speck(piece, pen, band_height) and is_speck(other, pen, band_height)
-            if near and not specks and columns_overlap(piece.box, other.box) >= 0.6:
+            broken = not specks or 0 <= gap <= pen / 2
+            if near and broken and columns_overlap(piece.box, other.box) >= 0.6:
                 joined[i] = other.joined(piece)
                 break
         else:

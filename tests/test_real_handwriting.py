@@ -212,17 +212,17 @@ def test_hard_generated_numbers_are_read_exactly(hard_videos, tmp_path):
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.95 today (0.97 with 800 hidden units, on its own video: each model's video takes
+    # 0.955 today (0.97 with 800 hidden units, on its own video: each model's video takes
     # the digits it reads right, and the wider one reads 23 more, the marginal ones). The
     # misses: a 4 cut into 11 (three frames), two touching 4s read as 6 or 91, a 9 read as
-    # 1 and as 7, a 1 read as 6, a 1 and a 7 lost.
+    # 1 and as 7, a 1 read as 6, a 7 lost.
     assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
 
 
 def test_hard_generated_numbers_over_ten_videos(hard_videos, committed_model):
     """All ten videos, read frame by frame through the pipeline the app runs: the rate in
     general, which one video of 100 numbers tells only to a few points (one seed's video
-    reads 90 to 97 %). 0.938 today, short of issue 10's 95 %: this holds what has been
+    reads 90 to 97 %). 0.9385 today, short of issue 10's 95 %: this holds what has been
     reached (0.935 before the line's digit width was taken at full height; 0.941 with 800
     hidden units on its own videos; on videos of the digits both read right, 0.936 against
     0.933)."""
@@ -331,6 +331,24 @@ def test_a_one_pixel_wide_1_is_kept(glyphs, committed_model):
     four_right = 150 + round(glyphs[4].shape[1] * 90 / glyphs[4].shape[0])
     cv2.line(ink, (four_right + 35, 135 - 88), (four_right + 35, 134), 255, 1)
     assert read_number(committed_model, camera_frame(ink)) == "415"
+
+
+@pytest.mark.parametrize("gap", [3, 4])
+def test_a_short_fine_1_broken_once_beside_marker_digits_is_kept(glyph_sets, committed_model, gap):
+    """A 1 at half the line in a 2 px pen, its stroke broken once by faint ink, after three
+    marker digits: each half is no bigger than a speck of the marker's ink, but together
+    they are one stroke. Over 12 hands, 12 of 12 today; the code before, which never
+    joined two specks, read 780 for all of them."""
+    reads = []
+    for glyphs in glyph_sets:
+        ink = row(glyphs, [(bold(glyphs[7]), 90, 0), (bold(glyphs[8]), 90, 25), (bold(glyphs[0]), 90, 25)])
+        x = np.flatnonzero(ink.any(axis=0))[-1] + 35
+        top, bottom = 135 - 44, 134
+        middle = (top + bottom) // 2
+        cv2.line(ink, (x + 3, top), (x + 1, middle - gap // 2 - 1), 255, 2)
+        cv2.line(ink, (x + 1, middle + (gap + 1) // 2), (x, bottom), 255, 2)
+        reads.append(read_number(committed_model, camera_frame(ink)))
+    assert reads.count("7801") == len(glyph_sets), reads
 
 
 def bold(glyph):
