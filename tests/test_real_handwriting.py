@@ -214,8 +214,8 @@ def test_hard_generated_numbers_are_read_exactly(hard_videos, tmp_path):
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
     # 0.955 today (0.97 with 800 hidden units, on its own video: each model's video takes
     # the digits it reads right, and the wider one reads 23 more, the marginal ones). The
-    # misses: a 4 cut into 11 (three frames), two touching 4s read as 6 or 91, a 9 read as
-    # 1 and as 7, a 1 read as 6, a 7 lost.
+    # misses: a 4 in two strokes read as 11 (three frames), two touching 4s read as 6 or
+    # 91, a 9 read as 1 and as 7, a 1 read as 6, a 7 lost.
     assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
 
 
