@@ -306,6 +306,17 @@ def read_number(model, frame):
     return answer.text
 
 
+def reads_over_hands(glyph_sets, model, frame_of):
+    """The number read in `frame_of(glyphs)` for each hand: a rule one hand passes by luck
+    is measured over all of them."""
+    return [read_number(model, frame_of(glyphs)) for glyphs in glyph_sets]
+
+
+def widened(glyph, widening):
+    """A glyph drawn `widening` times as wide as it is tall."""
+    return cv2.resize(glyph, (int(glyph.shape[0] * widening), glyph.shape[0]))
+
+
 def test_a_short_0_between_tall_digits_is_kept(glyphs, committed_model):
     ink = row(glyphs, [(1, 90, 0), (0, 36, 25), (7, 90, 25)])     # the 0 at 40% of the line
     assert read_number(committed_model, camera_frame(ink)) == "107"
@@ -340,15 +351,15 @@ def test_a_short_fine_1_broken_once_beside_marker_digits_is_kept(glyph_sets, com
     marker digits: each half is no bigger than a speck of the marker's ink, but together
     they are one stroke. Over 12 hands, 12 of 12 today; the code before, which never
     joined two specks, read 780 for all of them."""
-    reads = []
-    for glyphs in glyph_sets:
+    def frame_of(glyphs):
         ink = row(glyphs, [(bold(glyphs[7]), 90, 0), (bold(glyphs[8]), 90, 25), (bold(glyphs[0]), 90, 25)])
         x = np.flatnonzero(ink.any(axis=0))[-1] + 35
         top, bottom = 135 - 44, 134
         middle = (top + bottom) // 2
         cv2.line(ink, (x + 3, top), (x + 1, middle - gap // 2 - 1), 255, 2)
         cv2.line(ink, (x + 1, middle + (gap + 1) // 2), (x, bottom), 255, 2)
-        reads.append(read_number(committed_model, camera_frame(ink)))
+        return camera_frame(ink)
+    reads = reads_over_hands(glyph_sets, committed_model, frame_of)
     assert reads.count("7801") == len(glyph_sets), reads
 
 
@@ -380,8 +391,7 @@ def test_a_dashed_line_beside_a_number_is_no_1(glyphs, committed_model):
 
 
 def test_a_wide_0_beside_a_narrow_1_is_not_cut(glyphs, committed_model):
-    wide_zero = cv2.resize(glyphs[0], (int(glyphs[0].shape[0] * 1.3), glyphs[0].shape[0]))
-    ink = row(glyphs, [(1, 90, 0), (wide_zero, 80, 25), (2, 90, 25)])   # a 0 1.3x as wide as tall
+    ink = row(glyphs, [(1, 90, 0), (widened(glyphs[0], 1.3), 80, 25), (2, 90, 25)])   # a 0 1.3x as wide as tall
     assert read_number(committed_model, camera_frame(ink)) == "102"
 
 
@@ -393,10 +403,8 @@ def test_a_digit_written_twice_as_wide_as_tall_is_not_cut(glyph_sets, committed_
     the first hand). Over 12 hands, since how well a squashed digit reads depends on the
     hand: 11, 12, 9 and 9 of 12 today (12, 12, 8 and 9 with 800 hidden units). A 6 twice as
     wide as tall reads whole for 1 of 12 (3 with 800 units, whose first hand was one)."""
-    reads = []
-    for glyphs in glyph_sets:
-        wide = cv2.resize(glyphs[digit], (int(glyphs[digit].shape[0] * widening), glyphs[digit].shape[0]))
-        reads.append(read_number(committed_model, camera_frame(row(glyphs, [(1, 90, 0), (wide, 70, 25), (1, 90, 25)]))))
+    reads = reads_over_hands(glyph_sets, committed_model, lambda glyphs: camera_frame(
+        row(glyphs, [(1, 90, 0), (widened(glyphs[digit], widening), 70, 25), (1, 90, 25)])))
     assert sum(read == f"1{digit}1" for read in reads) >= floor, reads
 
 
@@ -406,11 +414,9 @@ def test_a_wide_0_among_short_digits_is_not_cut(glyph_sets, committed_model, wid
     digits are at full height: a wide 0 among them is still one digit. Over 12 hands: 12
     and 11 of 12 today; the code before, which took the digits' own widths as the line's,
     cut 2 and 10 of them into 62, 67, 82 or 87."""
-    reads = []
-    for glyphs in glyph_sets:
-        wide = cv2.resize(glyphs[0], (int(glyphs[0].shape[0] * widening), glyphs[0].shape[0]))
-        ink = row(glyphs, [(7, 40, 0), (5, 70, 15), (wide, 70, 20), (1, 36, 20), (0, 36, 15), (7, 36, 15)])
-        reads.append(read_number(committed_model, camera_frame(ink)))
+    reads = reads_over_hands(glyph_sets, committed_model, lambda glyphs: camera_frame(
+        row(glyphs, [(7, 40, 0), (5, 70, 15), (widened(glyphs[0], widening), 70, 20), (1, 36, 20),
+                     (0, 36, 15), (7, 36, 15)])))
     assert sum(read == "750107" for read in reads) >= floor, reads
 
 
@@ -703,5 +709,5 @@ def test_blue_ink_on_yellow_paper_sent_as_mjpg_is_read(glyph_sets, committed_mod
     hands, 3, 9, 9 and 11 of 12 today (2, 7, 8 and 10 with 800 hidden units): a thin 6 or 4
     whose stroke JPEG breaks still comes apart, most at quality 30 (1 of 12 with either
     model; the first hand of the model with 800 units was that one)."""
-    reads = [read_number(committed_model, blue_on_yellow(glyphs, quality)) for glyphs in glyph_sets]
+    reads = reads_over_hands(glyph_sets, committed_model, lambda glyphs: blue_on_yellow(glyphs, quality))
     assert sum(read == "28463" for read in reads) >= floor, reads
