@@ -1572,6 +1572,7 @@ SPECK_PENS = 2.5        # ink no bigger than this many pen widths is a dot or a 
 DRAWN_PENS = 4.0        # ... unless this many of its own stroke widths across, both ways (a ring)
 SMALLEST_DIGIT = 0.03   # ... and so is ink smaller than this share of the band's height
                         # (6 px of 192: a short 0 in a row held far off is 8-10 px tall);
+SPECK_REACH = 0.5       # but a speck this many pen widths from one digit's box is a piece of it
 DOTTED_DASHES = 4       # a narrow piece of this many pieces or more ...
 DOTTED_COVER = 0.75     # ... that covers less than this share of its height is a dotted line
 SMALLEST_ROW = 0.1      # a row's tallest digit is at least this share of it: else it is noise
@@ -1672,8 +1673,8 @@ def is_narrow(piece):
 
 def stack_broken_strokes(pieces, pen, band_height):
     """Join pieces stacked in the same columns with a small gap: a digit's broken stroke,
-    a 5's detached bar, a 7's crossbar; then drop the specks. Side-by-side digits never
-    share columns this much.
+    a 5's detached bar, a 7's crossbar; then drop the specks that lie by no digit. Side-by-side
+    digits never share columns this much.
 
     A piece small enough to be a speck may complete a digit (faint ink breaks a thin
     stroke into short pieces), but specks alone make none (a printed dashed line; JPEG's
@@ -1692,7 +1693,21 @@ def stack_broken_strokes(pieces, pen, band_height):
                 break
         else:
             joined.append(piece)
-    return [p for p in joined if not is_speck(p, pen, band_height) and not is_dotted(p)]
+    digits = [p for p in joined if not is_speck(p, pen, band_height) and not is_dotted(p)]
+    return with_specks_beside(digits, [p for p in joined if is_speck(p, pen, band_height)], pen)
+
+
+def with_specks_beside(digits, specks, pen):
+    """Each speck that lies by one digit's box, and by no other's, joins that digit: where a
+    fine pen skips, a 9's loop or an 8's side comes loose as a short piece beside the rest.
+    A speck between two digits, or away from any, is dirt or noise and is left out. The
+    digits' own boxes are asked, so that noise around a digit cannot grow it speck by speck."""
+    joined = list(digits)
+    for speck in specks:
+        near = [i for i, d in enumerate(digits) if boxes_near(speck.box, d.box, SPECK_REACH * pen)]
+        if len(near) == 1:
+            joined[near[0]] = joined[near[0]].joined(speck)
+    return joined
 
 
 def is_dotted(piece):

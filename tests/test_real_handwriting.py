@@ -213,20 +213,21 @@ def test_hard_generated_numbers_are_read_exactly(hard_videos, tmp_path):
     read = [r["number"] for r in sc.read_predictions(out)]
     exact = np.mean([r == n for r, n in zip(read, numbers)])
     misses = [(n, r) for r, n in zip(read, numbers) if r != n]
-    # 0.955 today (0.97 with 800 hidden units, on its own video: each model's video takes
-    # the digits it reads right, and the wider one reads 23 more, the marginal ones). The
-    # misses: a 4 in two strokes read as 11 (three frames), two touching 4s read as 6 or
-    # 91, a 9 read as 1 and as 7, a 1 read as 6, a 7 lost.
+    # 0.96 today (0.955 before a speck by one digit joined it; 0.97 with 800 hidden units,
+    # on its own video: each model's video takes the digits it reads right, and the wider
+    # one reads 23 more, the marginal ones). The misses: a 4 in two strokes read as 11
+    # (three frames), two touching 4s read as 6 or 91, a 9 read as 7, a 1 read as 6, a 7
+    # lost.
     assert len(read) == len(numbers) and exact >= 0.95, (exact, misses)
 
 
 def test_hard_generated_numbers_over_ten_videos(hard_videos, committed_model):
     """All ten videos, read frame by frame through the pipeline the app runs: the rate in
     general, which one video of 100 numbers tells only to a few points (one seed's video
-    reads 90 to 97 %). 0.9385 today, short of issue 10's 95 %: this holds what has been
-    reached (0.935 before the line's digit width was taken at full height; 0.941 with 800
-    hidden units on its own videos; on videos of the digits both read right, 0.936 against
-    0.933)."""
+    reads 90.5 to 96.5 %). 0.9415 today, short of issue 10's 95 %: this holds what has been
+    reached (0.9385 before a speck by one digit joined it, 0.935 before the line's digit
+    width was taken at full height; 0.941 with 800 hidden units on its own videos; on
+    videos of the digits both read right, 0.936 against 0.933)."""
     rates = {}
     for seed, (video, numbers) in hard_videos.items():
         capture = cv2.VideoCapture(str(video))
@@ -234,7 +235,7 @@ def test_hard_generated_numbers_over_ten_videos(hard_videos, committed_model):
         capture.release()
         rates[seed] = np.mean([r == n for r, n in zip(read, numbers)])
     print({seed: round(float(rate), 3) for seed, rate in rates.items()})
-    assert np.mean(list(rates.values())) >= 0.93, rates
+    assert np.mean(list(rates.values())) >= 0.935, rates
 
 
 # ----- one test on arrays per kind of failure --------------------------------------------
@@ -509,6 +510,31 @@ def test_a_7_with_its_bar_come_loose_beside_the_stem_is_one_digit(glyphs, commit
     cv2.line(ink, (304, 47), (298, 135), 255, 7)
     assert len(main.ink_components(ink)[1]) == 4
     assert read_number(committed_model, camera_frame(ink)) == "375"
+
+
+def fine_pen_9_with_its_loop_skipped(height, pen=2):
+    """A 9 in a fine pen that skipped twice on the left of its loop: a short arc comes loose
+    there, no bigger than a speck of a marker's ink."""
+    r = int(0.3 * height) - 2
+    centre = (r + 6, r + 4)
+    mask = np.zeros((height + 8, 2 * r + 12), np.uint8)
+    cv2.ellipse(mask, centre, (r, r), 0, 218, 492, 255, pen)          # the loop, but for its left
+    cv2.ellipse(mask, centre, (r, r), 0, 150, 200, 255, pen)          # the arc come loose
+    cv2.line(mask, (centre[0] + r, centre[1]), (centre[0] + r - 4, height + 4), 255, pen)
+    return main.crop_to_ink(mask)
+
+
+@pytest.mark.parametrize("height", [60, 70])
+def test_a_fine_9_whose_loop_skipped_beside_marker_digits_keeps_its_loose_arc(
+        glyph_sets, committed_model, height):
+    """The loose arc lies by the 9 and by no other digit, so it is a piece of the 9, though
+    a speck of the marker's size. Over 12 hands, 12 of 12 today; the code before, which
+    dropped every speck no stroke was stacked on, read "375" for all of them."""
+    nine = fine_pen_9_with_its_loop_skipped(height)
+    assert cv2.connectedComponents(nine)[0] == 3        # the background, the 9 and its arc
+    reads = reads_over_hands(glyph_sets, committed_model, lambda glyphs: camera_frame(row(
+        glyphs, [(bold(glyphs[3]), 90, 0), (nine, height, 25), (bold(glyphs[5]), 90, 25)])))
+    assert reads.count("395") == len(glyph_sets), reads
 
 
 def test_a_printed_lines_remains_beside_a_digit_are_not_joined_to_it():
