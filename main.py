@@ -1588,6 +1588,8 @@ SURELY_TWO_WIDER = 1.6  # this much wider than the typical digit, one digit is e
 CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, ends a number
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
 CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
+SHORT_CUT_DOUBT = 0.1   # ... but less to part a short digit from a tall one it touches:
+SHORT_PART = 0.75       # ... a part this much shorter than the other, on the same line
 SINGLE_STROKE_WIDTH = 0.6  # a cut's part this wide (of its height) must cross two strokes
 SINGLE_STROKE_SLIP = 0.1   # ... in more than this share of its columns to be a digit
 FRAGMENT_SHARE = 0.3    # a piece a cut leaves this much smaller than its side's body goes back
@@ -1953,10 +1955,28 @@ def cut_options(index, piece, mask, runs, pen, size):
         # Every part must be a digit: as tall as one (a 5's long bar cut off is not) and no
         # single stroke wider than a 1 (a 2's long tail); its width is doubted as any digit's.
         if all(box[3] >= 0.5 * h and not is_single_stroke(part) for box, part in digits):
-            prior = sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1) for cut in way) + \
+            prior = cut_doubt(way, runs, [box for box, _ in digits]) + \
                 sum(whole_prior(box, size) for box, _ in digits)
             options.append(Option(index, index + 1, digits, prior))
     return options
+
+
+def cut_doubt(way, runs, boxes):
+    """Against cutting a blob at the columns `way` into parts with these boxes. A short
+    digit against a tall one reads, whole, as the tall one alone and surely: a cut into a
+    short and a tall part on the same line, through a single stroke, is doubted less. A
+    wide digit cut so rarely leaves such parts: they are of its full height, or one floats
+    high (a 7's bar), or is a lone stroke (a 2's tail, never a digit)."""
+    if len(boxes) == 2 and all(runs[cut] == 1 for cut in way) and short_beside_tall(*boxes):
+        return SHORT_CUT_DOUBT
+    return sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1) for cut in way)
+
+
+def short_beside_tall(a, b):
+    """Whether of two boxes one is much shorter, and both end at the same foot."""
+    short, tall = sorted((a, b), key=lambda box: box[3])
+    same_foot = abs((short[1] + short[3]) - (tall[1] + tall[3])) <= 0.15 * tall[3]
+    return short[3] <= SHORT_PART * tall[3] and same_foot
 
 
 def split_all(mask, cuts):

@@ -224,8 +224,9 @@ def test_hard_generated_numbers_are_read_exactly(hard_videos, tmp_path):
 def test_hard_generated_numbers_over_ten_videos(hard_videos, committed_model):
     """All ten videos, read frame by frame through the pipeline the app runs: the rate in
     general, which one video of 100 numbers tells only to a few points (one seed's video
-    reads 90.5 to 96.5 %). 0.9415 today, short of issue 10's 95 %: this holds what has been
-    reached (0.9385 before a speck by one digit joined it, 0.935 before the line's digit
+    reads 90.5 to 96.5 %). 0.946 today, short of issue 10's 95 %: this holds what has been
+    reached (0.9415 before a short digit touching a tall one was cut from it with less
+    doubt, 0.9385 before a speck by one digit joined it, 0.935 before the line's digit
     width was taken at full height; 0.941 with 800 hidden units on its own videos; on
     videos of the digits both read right, 0.936 against 0.933)."""
     rates = {}
@@ -235,7 +236,7 @@ def test_hard_generated_numbers_over_ten_videos(hard_videos, committed_model):
         capture.release()
         rates[seed] = np.mean([r == n for r, n in zip(read, numbers)])
     print({seed: round(float(rate), 3) for seed, rate in rates.items()})
-    assert np.mean(list(rates.values())) >= 0.935, rates
+    assert np.mean(list(rates.values())) >= 0.94, rates
 
 
 # ----- one test on arrays per kind of failure --------------------------------------------
@@ -450,6 +451,18 @@ def test_touching_digits_are_separated(glyphs, committed_model):
     count, options, _ = main.segment_number(ink)
     assert count == 2 and any(len(o.digits) == 2 for o in options)  # one blob, cut in two
     assert read_number(committed_model, camera_frame(ink)) == "357"
+
+
+def test_a_short_digit_touching_a_tall_one_is_kept(glyph_sets, committed_model):
+    """A short 6 written against a tall 2, after it and before it: the blob reads as the 2
+    alone, surely, and a cut's usual doubt kept it whole, losing the 6. Over 12 hands, 18
+    of 24 today; 9 of 24 with the cut's usual doubt."""
+    after = reads_over_hands(glyph_sets, committed_model, lambda glyphs: camera_frame(
+        row(glyphs, [(1, 90, 0), (2, 90, 25), (6, 50, -2), (5, 90, 25)])))
+    before = reads_over_hands(glyph_sets, committed_model, lambda glyphs: camera_frame(
+        row(glyphs, [(1, 90, 0), (6, 50, 25), (2, 90, -2), (5, 90, 25)])))
+    right = after.count("1265") + before.count("1625")
+    assert right >= 17, (after, before)
 
 
 def test_a_number_that_runs_past_the_band_is_not_read_short(glyphs, committed_model):
