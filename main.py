@@ -1965,8 +1965,9 @@ def cut_doubt(way, runs, boxes):
     """Against cutting a blob at the columns `way` into parts with these boxes. A short
     digit against a tall one reads, whole, as the tall one alone and surely: a cut into a
     short and a tall part on the same line, through a single stroke, is doubted less. A
-    wide digit cut so rarely leaves such parts: they are of its full height, or one floats
-    high (a 7's bar), or is a lone stroke (a 2's tail, never a digit)."""
+    wide single digit seldom cuts so: its parts are of its full height, or one floats high
+    (a 7's bar), or is a lone stroke (a 2's tail, never a digit); a 4 whose arm reaches
+    down to the line is the exception seen."""
     if len(boxes) == 2 and all(runs[cut] == 1 for cut in way) and short_beside_tall(*boxes):
         return SHORT_CUT_DOUBT
     return sum(CUT_DOUBT + CUT_STROKE_DOUBT * max(0, runs[cut] - 1) for cut in way)
