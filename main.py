@@ -1589,7 +1589,8 @@ CLUSTER_GAP = 1.5       # a gap this many line heights wide, and 3x the usual, e
 CUT_DOUBT = 0.5         # log-odds the halves of a cut blob must win by: cut only when clearly better
 CUT_STROKE_DOUBT = 1.0  # ... and more for each stroke the cut crosses beyond one
 SHORT_CUT_DOUBT = 0.1   # ... but less to part a short digit from a tall one it touches:
-SHORT_PART = 0.75       # ... a part this much shorter than the other, on the same line
+SHORT_PART = 0.75       # ... a part this much shorter than the other, on the same line:
+SAME_FOOT = 0.15        # ... their feet within this share of the taller one's height
 SINGLE_STROKE_WIDTH = 0.6  # a cut's part this wide (of its height) must cross two strokes
 SINGLE_STROKE_SLIP = 0.1   # ... in more than this share of its columns to be a digit
 FRAGMENT_SHARE = 0.3    # a piece a cut leaves this much smaller than its side's body goes back
@@ -1976,7 +1977,7 @@ def cut_doubt(way, runs, boxes):
 def short_beside_tall(a, b):
     """Whether of two boxes one is much shorter, and both end at the same foot."""
     short, tall = sorted((a, b), key=lambda box: box[3])
-    same_foot = abs((short[1] + short[3]) - (tall[1] + tall[3])) <= 0.15 * tall[3]
+    same_foot = abs((short[1] + short[3]) - (tall[1] + tall[3])) <= SAME_FOOT * tall[3]
     return short[3] <= SHORT_PART * tall[3] and same_foot
 
 
